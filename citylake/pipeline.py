@@ -1,0 +1,296 @@
+"""Pipeline stages that are not Spark: ingest, batch bookkeeping, quality gate, receipts.
+
+Each stage is a plain function of (settings, registration), idempotent, and
+callable from the CLI, `citylake demo` and the Airflow DAGs alike. Stage state
+lives in the lake as marker files (docs/zones.md), so a retry after a crash
+picks up exactly where the previous attempt stopped.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+from .lake import (
+    Lake,
+    landing_dir,
+    now_utc,
+    quality_dir,
+    quarantine_dir,
+    raw_batch_dir,
+    raw_index_path,
+    receipts_dir,
+    standardized_dir,
+)
+from .registry import Registration
+from .settings import Settings
+
+COMMITTED = "_COMMITTED.json"
+# Names that uploaders use while a transfer is still running.
+IN_PROGRESS_SUFFIXES = (".part", ".partial", ".tmp", ".uploading", ".crdownload", ".filepart", ".!sync")
+MAX_NAME_BYTES = 255
+
+
+@dataclass
+class IngestOutcome:
+    landing_path: str
+    status: str  # ingested | duplicate | rejected | skipped
+    batch_id: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    reason: str | None = None
+    reason_zh: str | None = None
+    duplicate_of: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---- names ------------------------------------------------------------------------------------
+def safe_name(name: str) -> str:
+    """A storage-safe version of a dropped file's name (the original is kept in the manifest)."""
+    name = unicodedata.normalize("NFC", name)
+    name = "".join(ch if ch.isprintable() and ch not in '/\\:*?"<>|' else "_" for ch in name)
+    name = re.sub(r"\.{2,}", ".", name).strip(" .") or "file"
+    encoded = name.encode("utf-8")
+    if len(encoded) > 120:
+        stem, dot, ext = name.rpartition(".")
+        ext = ext if dot and len(ext) <= 8 else ""
+        name = encoded[: 120 - len(ext) - 1].decode("utf-8", "ignore") + ("." + ext if ext else "")
+    return name
+
+
+def name_problem(name: str) -> tuple[str, str, str] | None:
+    """Why a dropped file's name is refused, or None. (code, 中文, English)."""
+    if any(not ch.isprintable() for ch in name):
+        return "hostile_name", "文件名含控制字符", "file name contains control characters"
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        return "hostile_name", "文件名过长", f"file name longer than {MAX_NAME_BYTES} bytes"
+    if name in (".", "..") or name.startswith("..") or "/" in name or "\\" in name:
+        return "hostile_name", "文件名含路径跳转", "file name contains a path traversal"
+    return None
+
+
+def is_in_progress(name: str) -> bool:
+    lower = name.lower()
+    return lower.endswith(IN_PROGRESS_SUFFIXES) or name.startswith((".", "~$"))
+
+
+# ---- ingest -----------------------------------------------------------------------------------
+def _batch_id(sha256: str) -> str:
+    return sha256[:16]
+
+
+def landing_files(settings: Settings, reg: Registration):
+    lake = Lake.from_settings(settings)
+    return lake.list_files(landing_dir(reg.department, reg.resource))
+
+
+def detect_new_files(settings: Settings, reg: Registration) -> list[str]:
+    """Landing files ready to ingest (not still uploading)."""
+    now = now_utc()
+    ready = []
+    for f in landing_files(settings, reg):
+        if is_in_progress(f.name):
+            continue
+        if settings.landing_settle_seconds and f.mtime and (now - f.mtime).total_seconds() < settings.landing_settle_seconds:
+            continue
+        ready.append(f.path)
+    return ready
+
+
+def ingest_file(settings: Settings, reg: Registration, landing_rel: str, lake: Lake | None = None) -> IngestOutcome:
+    """Copy one landing file into raw with its manifest; recognise bytes already ingested."""
+    lake = lake or Lake.from_settings(settings)
+    source_name = posixpath.basename(landing_rel)
+    sha, size = lake.sha256(landing_rel)
+    index_rel = raw_index_path(reg.department, reg.resource, sha)
+    previous = lake.read_json_or(index_rel)
+    if previous:
+        outcome = IngestOutcome(
+            landing_rel, "duplicate", previous["batch_id"], sha, size,
+            reason="already_ingested", reason_zh="相同内容的文件已于此前接收，本次不重复入湖",
+            duplicate_of=previous.get("source_name"),
+        )
+        lake.delete(landing_rel)
+        _write_drop_receipt(lake, reg, outcome, previous)
+        return outcome
+
+    batch_id = _batch_id(sha)
+    received = now_utc()
+    ingest_date = received.astimezone(timezone.utc).date().isoformat()
+    batch_rel = raw_batch_dir(reg.department, reg.resource, ingest_date, batch_id)
+    problem = name_problem(source_name)
+    stored_name = safe_name(source_name)
+    status, reason_code, reason_zh, reason_en = "ingested", None, None, None
+    if problem:
+        status, (reason_code, reason_zh, reason_en) = "rejected", problem
+    elif size == 0:
+        status, reason_code, reason_zh, reason_en = "rejected", "empty_file", "文件为空（0 字节）", "the file is empty (0 bytes)"
+    elif not fnmatch.fnmatch(source_name.lower(), reg.source.pattern.lower()):
+        status, reason_code = "rejected", "unexpected_file_type"
+        reason_zh = f"文件类型与登记不符（应为 {reg.source.pattern}）"
+        reason_en = f"file name does not match the registered pattern {reg.source.pattern}"
+    raw_rel = f"{batch_rel}/{stored_name}"
+    copied_sha, copied_size = lake.copy(landing_rel, raw_rel)
+    if copied_sha != sha:  # the file changed while we read it: still being written
+        lake.delete(raw_rel)
+        return IngestOutcome(landing_rel, "skipped", None, sha, size, reason="changing",
+                             reason_zh="文件仍在写入，稍后重试")
+    manifest = {
+        "batch_id": batch_id,
+        "department": reg.department,
+        "resource": reg.resource,
+        "source_name": source_name,
+        "landing_path": landing_rel,
+        "raw_path": raw_rel,
+        "sha256": sha,
+        "size": size,
+        "received_at": received.isoformat(),
+        "ingest_date": ingest_date,
+        "format": reg.source.format,
+        "status": status,
+        "reason": reason_code,
+        "reason_zh": reason_zh,
+        "reason_en": reason_en,
+    }
+    lake.write_json(f"{batch_rel}/manifest.json", manifest)
+    # The index is written last: a crash before this point re-ingests into the same batch folder.
+    lake.write_json(index_rel, {"batch_id": batch_id, "source_name": source_name, "manifest": f"{batch_rel}/manifest.json"})
+    lake.delete(landing_rel)
+    return IngestOutcome(landing_rel, status, batch_id, sha, size, reason=reason_code, reason_zh=reason_zh)
+
+
+def ingest_resource(settings: Settings, reg: Registration) -> list[IngestOutcome]:
+    lake = Lake.from_settings(settings)
+    return [ingest_file(settings, reg, rel, lake) for rel in detect_new_files(settings, reg)]
+
+
+# ---- batch bookkeeping ------------------------------------------------------------------------
+def manifests(settings: Settings, reg: Registration, lake: Lake | None = None) -> list[dict]:
+    """Every raw batch manifest of a resource, oldest first."""
+    lake = lake or Lake.from_settings(settings)
+    out = []
+    for f in lake.list_files(f"raw/{reg.department}/{reg.resource}"):
+        if f.name == "manifest.json" and "/batch_id=" in f.path:
+            out.append(lake.read_json(f.path))
+    return sorted(out, key=lambda m: (m["received_at"], m["batch_id"]))
+
+
+def manifest_for(settings: Settings, reg: Registration, batch_id: str, lake: Lake | None = None) -> dict:
+    for m in manifests(settings, reg, lake):
+        if m["batch_id"] == batch_id:
+            return m
+    raise LookupError(f"{reg.resource}: no raw batch {batch_id}")
+
+
+def is_conformed(lake: Lake, reg: Registration, batch_id: str) -> bool:
+    return lake.exists(f"{standardized_dir(reg.resource, batch_id)}/{COMMITTED}") and lake.exists(
+        f"{quarantine_dir(reg.resource, batch_id)}/{COMMITTED}"
+    )
+
+
+def quality_result(lake: Lake, reg: Registration, batch_id: str) -> dict | None:
+    return lake.read_json_or(f"{quality_dir(reg.resource, batch_id)}/result.json")
+
+
+def conform_failure(lake: Lake, reg: Registration, batch_id: str) -> dict | None:
+    return lake.read_json_or(f"{quarantine_dir(reg.resource, batch_id)}/_FAILED.json")
+
+
+def pending_batches(settings: Settings, reg: Registration, stage: str) -> list[str]:
+    """Batches ready for ``stage`` (conform | check | receipt) and not done yet."""
+    lake = Lake.from_settings(settings)
+    out = []
+    for m in manifests(settings, reg, lake):
+        b = m["batch_id"]
+        if stage == "conform":
+            if m["status"] == "ingested" and not is_conformed(lake, reg, b) and not conform_failure(lake, reg, b):
+                out.append(b)
+        elif stage == "check":
+            if is_conformed(lake, reg, b) and quality_result(lake, reg, b) is None:
+                out.append(b)
+        elif stage == "receipt":
+            if not lake.exists(f"{receipts_dir(reg.department, reg.resource)}/{b}.json"):
+                out.append(b)
+        else:
+            raise ValueError(f"unknown stage {stage!r}")
+    return out
+
+
+def promotable_batches(settings: Settings, reg: Registration) -> list[str]:
+    """Conformed batches whose quality gate passed: the input of curate."""
+    lake = Lake.from_settings(settings)
+    out = []
+    for m in manifests(settings, reg, lake):
+        b = m["batch_id"]
+        result = quality_result(lake, reg, b)
+        if result and result.get("success") and is_conformed(lake, reg, b):
+            out.append(b)
+    return out
+
+
+# ---- quality gate -----------------------------------------------------------------------------
+def check_batches(settings: Settings, reg: Registration, batch_ids: list[str] | None = None) -> list[dict]:
+    """Run the Great Expectations gate on conformed batches (pending ones by default)."""
+    from expectations.runner import check_batch
+
+    batch_ids = pending_batches(settings, reg, "check") if batch_ids is None else batch_ids
+    return [check_batch(settings, reg, b) for b in batch_ids]
+
+
+# ---- receipts ---------------------------------------------------------------------------------
+def _write_drop_receipt(lake: Lake, reg: Registration, outcome: IngestOutcome, previous: dict) -> None:
+    stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
+    receipt = {
+        "kind": "duplicate_drop",
+        "department": reg.department,
+        "resource": reg.resource,
+        "file": posixpath.basename(outcome.landing_path),
+        "sha256": outcome.sha256,
+        "size": outcome.size,
+        "received_at": now_utc().isoformat(),
+        "status": "duplicate",
+        "status_zh": "重复提交",
+        "duplicate_of_batch": previous["batch_id"],
+        "duplicate_of_file": previous.get("source_name"),
+    }
+    text = (
+        f"【数据接收回执】{reg.name}\n文件：{receipt['file']}\n结果：重复提交 — 相同内容已于批次 {previous['batch_id']}"
+        f"（文件 {previous.get('source_name')}）接收，本次未重复入湖。\n\n"
+        f"[Receipt] {reg.resource}\nFile: {receipt['file']}\nResult: duplicate drop — the same bytes were already "
+        f"ingested as batch {previous['batch_id']} ({previous.get('source_name')}); nothing was ingested twice.\n"
+    )
+    base = f"{receipts_dir(reg.department, reg.resource)}/{stamp}_{outcome.sha256[:16]}.duplicate"
+    lake.write_json(base + ".json", receipt)
+    lake.write_text(base + ".txt", text)
+
+
+def write_receipts(
+    settings: Settings, reg: Registration, batch_ids: list[str] | None = None, failure: str | None = None
+) -> list[dict]:
+    """Write (or rewrite) the receipt of each batch; pending ones by default.
+
+    ``failure`` is a note from the orchestrator when a stage failed; it is added
+    to receipts of batches that did not finish.
+    """
+    from .receipts import build_receipt, render_text
+
+    lake = Lake.from_settings(settings)
+    batch_ids = pending_batches(settings, reg, "receipt") if batch_ids is None else batch_ids
+    out = []
+    for b in batch_ids:
+        receipt = build_receipt(settings, reg, b, lake=lake, failure=failure)
+        base = f"{receipts_dir(reg.department, reg.resource)}/{b}"
+        lake.write_json(base + ".json", receipt)
+        lake.write_text(base + ".txt", render_text(receipt))
+        out.append(receipt)
+    return out
+
+
+def utc_from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)

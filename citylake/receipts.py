@@ -1,0 +1,124 @@
+"""The liaison's receipt for a batch: JSON plus a short text in Chinese and English."""
+
+from __future__ import annotations
+
+from .lake import Lake, now_utc, quality_dir, quarantine_dir, standardized_dir
+from .pipeline import COMMITTED, conform_failure, manifest_for, quality_result
+from .reasons import REASONS, describe, split_reason
+from .registry import Registration
+from .settings import Settings
+
+STATUS_ZH = {
+    "accepted": "全部接收",
+    "partially_accepted": "部分接收（部分行已隔离）",
+    "rejected": "拒收",
+    "blocked": "质量检查未通过，暂不发布",
+    "failed": "处理失败",
+    "processing": "处理中",
+}
+
+
+def build_receipt(settings: Settings, reg: Registration, batch_id: str, *, lake: Lake | None = None,
+                  failure: str | None = None) -> dict:
+    lake = lake or Lake.from_settings(settings)
+    m = manifest_for(settings, reg, batch_id, lake)
+    std = lake.read_json_or(f"{standardized_dir(reg.resource, batch_id)}/{COMMITTED}")
+    qua = lake.read_json_or(f"{quarantine_dir(reg.resource, batch_id)}/{COMMITTED}")
+    failed = conform_failure(lake, reg, batch_id)
+    quality = quality_result(lake, reg, batch_id)
+
+    accepted = std["rows"] if std and qua else 0
+    quarantined = qua["rows"] if std and qua else 0
+    reasons = []
+    for text, count in sorted((qua or {}).get("reasons", {}).items(), key=lambda kv: -kv[1]):
+        code, fld = split_reason(text)
+        reasons.append({"reason": text, "count": count, "zh": describe(text, "zh"), "en": describe(text, "en"),
+                        "field": fld, "known": code in REASONS})
+
+    error = None
+    if m["status"] == "rejected":
+        status = "rejected"
+        error = {"code": m.get("reason"), "zh": m.get("reason_zh"), "en": m.get("reason_en")}
+    elif failed:
+        status = "rejected"
+        error = {"code": failed["code"], "zh": failed["message_zh"], "en": failed["message_en"]}
+    elif not (std and qua):
+        status = "failed" if failure else "processing"
+        if failure:
+            error = {"code": "stage_failed", "zh": f"处理失败：{failure}", "en": f"processing failed: {failure}"}
+    elif quality and not quality.get("success"):
+        status = "blocked"
+    elif quality is None and failure:
+        status = "failed"
+        error = {"code": "stage_failed", "zh": f"处理失败：{failure}", "en": f"processing failed: {failure}"}
+    elif quarantined:
+        status = "partially_accepted"
+    else:
+        status = "accepted"
+
+    return {
+        "kind": "batch",
+        "department": reg.department,
+        "department_name": reg.department_name,
+        "resource": reg.resource,
+        "resource_name": reg.name,
+        "batch_id": batch_id,
+        "file": m["source_name"],
+        "sha256": m["sha256"],
+        "size": m["size"],
+        "received_at": m["received_at"],
+        "status": status,
+        "status_zh": STATUS_ZH[status],
+        "error": error,
+        "rows": {"received": accepted + quarantined, "accepted": accepted, "quarantined": quarantined},
+        "quarantined_by_reason": reasons,
+        "quality": None if quality is None else {
+            "success": quality.get("success"),
+            "pass_rate": quality.get("pass_rate"),
+            "blocking_failures": quality.get("blocking_failures", []),
+        },
+        "outputs": {
+            "raw": m["raw_path"],
+            "standardized": standardized_dir(reg.resource, batch_id) if std else None,
+            "quarantine": quarantine_dir(reg.resource, batch_id) if qua else None,
+            "quality": quality_dir(reg.resource, batch_id) if quality else None,
+        },
+        "written_at": now_utc().isoformat(),
+    }
+
+
+def render_text(r: dict) -> str:
+    rows = r["rows"]
+    zh = [
+        f"【数据接收回执】{r['department_name']} · {r['resource_name']}",
+        f"文件：{r['file']}（{r['size']} 字节，SHA-256 {r['sha256'][:16]}…）",
+        f"接收时间：{r['received_at']}    批次：{r['batch_id']}",
+        f"结果：{r['status_zh']}",
+    ]
+    en = [
+        f"[Receipt] {r['resource']} ({r['department']})",
+        f"File: {r['file']} ({r['size']} bytes), batch {r['batch_id']}",
+        f"Result: {r['status'].replace('_', ' ')}",
+    ]
+    if r["error"]:
+        zh.append(f"原因：{r['error']['zh']}")
+        en.append(f"Reason: {r['error']['en']}")
+    if r["status"] not in ("rejected", "processing") and rows["received"]:
+        zh.append(f"共 {rows['received']} 行：接收 {rows['accepted']} 行，隔离 {rows['quarantined']} 行。")
+        en.append(f"{rows['received']} rows: {rows['accepted']} accepted, {rows['quarantined']} quarantined.")
+        for item in r["quarantined_by_reason"]:
+            zh.append(f"  - {item['zh']}：{item['count']} 行")
+            en.append(f"  - {item['en']}: {item['count']}")
+    q = r.get("quality")
+    if q:
+        rate = f"{q['pass_rate'] * 100:.1f}%" if q.get("pass_rate") is not None else "—"
+        zh.append(f"质量检查：{'通过' if q['success'] else '未通过'}（规则通过率 {rate}）")
+        en.append(f"Quality check: {'passed' if q['success'] else 'failed'} ({rate} of expectations met)")
+        for b in q.get("blocking_failures", []):
+            desc = b.get("description_zh") or b.get("expectation")
+            zh.append(f"  - 阻断项：{desc}（{b.get('column') or '整表'}）")
+            en.append(f"  - blocking: {b.get('expectation')} ({b.get('column') or 'table'})")
+    if r["status"] in ("partially_accepted", "blocked"):
+        zh.append("请按隔离原因修正后重新报送相应记录。")
+        en.append("Please correct the quarantined rows and send them again.")
+    return "\n".join(zh) + "\n\n" + "\n".join(en) + "\n"
