@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/citylake demo
 
 test: $(STAMP)
+	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)

@@ -122,7 +122,9 @@ class _Sink:
     def add(self, source_row: int, values: dict[str, str | None] | None, raw_line: str | None, reasons: list[str]):
         self.cols["_source_row"].append(source_row)
         self.cols["_raw_line"].append(raw_line)
-        self.cols["_pre_reasons"].append(reasons + [reason("missing_column", f) for f in self.info.missing_required])
+        if raw_line is None:  # a row that could not be split keeps its one decode reason
+            reasons = reasons + [reason("missing_column", f) for f in self.info.missing_required]
+        self.cols["_pre_reasons"].append(reasons)
         for name in self.fields:
             self.cols[name].append(values.get(name) if values else None)
         self.info.rows += 1

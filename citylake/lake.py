@@ -164,13 +164,18 @@ class Lake:
         if self.scheme == "file":
             self.fs.create_dir(posixpath.dirname(path), recursive=True)
 
+    @staticmethod
+    def _tmp_beside(target: str) -> str:
+        # A short name in the same folder: rename stays atomic and long target names still fit.
+        return f"{posixpath.dirname(target)}/.tmp-{uuid.uuid4().hex[:12]}"
+
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write a whole object. On a local lake the write is atomic (temp file + rename);
         on S3 a single PUT is atomic already."""
         target = self.fs_path(rel)
         self._ensure_parent(target)
         if self.scheme == "file":
-            tmp = f"{target}.tmp-{uuid.uuid4().hex}"
+            tmp = self._tmp_beside(target)
             with self.fs.open_output_stream(tmp) as out:
                 out.write(data)
             self.fs.move(tmp, target)
@@ -190,7 +195,7 @@ class Lake:
         self._ensure_parent(target)
         digest = hashlib.sha256()
         size = 0
-        tmp = f"{target}.tmp-{uuid.uuid4().hex}" if self.scheme == "file" else target
+        tmp = self._tmp_beside(target) if self.scheme == "file" else target
         with self.fs.open_output_stream(tmp) as out:
             while chunk := src.read(CHUNK):
                 digest.update(chunk)
@@ -216,10 +221,21 @@ class Lake:
             self.fs.delete_dir(path)
 
     def move(self, src_rel: str, dst_rel: str) -> None:
-        """Rename a file or directory. Atomic on a local lake (same filesystem)."""
+        """Rename a file or directory. Atomic on a local lake (same filesystem).
+
+        S3 has no rename and pyarrow refuses to move a directory there, so on S3 a directory is
+        moved object by object (server-side copy, then the source prefix is deleted). That is not
+        atomic: callers commit by writing a marker *after* the move (docs/zones.md)."""
+        src = self.fs_path(src_rel)
         dst = self.fs_path(dst_rel)
         self._ensure_parent(dst)
-        self.fs.move(self.fs_path(src_rel), dst)
+        if self.scheme != "file" and self.fs.get_file_info(src).type == pafs.FileType.Directory:
+            for f in self.fs.get_file_info(pafs.FileSelector(src, recursive=True)):
+                if f.type == pafs.FileType.File:
+                    self.fs.copy_file(f.path, dst + f.path[len(src) :])
+            self.fs.delete_dir(src)
+            return
+        self.fs.move(src, dst)
 
     def iter_lines(self, rel: str) -> Iterator[str]:
         for line in self.read_bytes(rel).decode("utf-8").splitlines():

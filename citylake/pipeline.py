@@ -32,7 +32,7 @@ from .settings import Settings
 COMMITTED = "_COMMITTED.json"
 # Names that uploaders use while a transfer is still running.
 IN_PROGRESS_SUFFIXES = (".part", ".partial", ".tmp", ".uploading", ".crdownload", ".filepart", ".!sync")
-MAX_NAME_BYTES = 255
+MAX_NAME_BYTES = 200
 
 
 @dataclass
@@ -77,7 +77,8 @@ def name_problem(name: str) -> tuple[str, str, str] | None:
 
 def is_in_progress(name: str) -> bool:
     lower = name.lower()
-    return lower.endswith(IN_PROGRESS_SUFFIXES) or name.startswith((".", "~$"))
+    # Office lock files and our own temporary names, besides the uploaders' suffixes.
+    return lower.endswith(IN_PROGRESS_SUFFIXES) or name.startswith(("~$", ".~lock.", ".tmp-"))
 
 
 # ---- ingest -----------------------------------------------------------------------------------

@@ -219,20 +219,20 @@ class Registration(_Strict):
         names = [f.name for f in self.fields]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"duplicate field name(s): {', '.join(dupes)}")
+            raise ValueError(f"[fields] duplicate field name(s): {', '.join(dupes)}")
         if not self.key:
-            raise ValueError("missing key: list the field(s) that identify a record")
+            raise ValueError("[key] missing key: list the field(s) that identify a record")
         for k in self.key:
             if k not in names:
-                raise ValueError(f"key field {k!r} is not among the fields")
+                raise ValueError(f"[key] key field {k!r} is not among the fields")
         if self.version_field and self.version_field not in names:
-            raise ValueError(f"version_field {self.version_field!r} is not among the fields")
+            raise ValueError(f"[version_field] {self.version_field!r} is not among the fields")
         headers: dict[str, str] = {}
         for f in self.fields:
             for h in f.headers:
                 norm = normalize_header(h)
                 if norm in headers and headers[norm] != f.name:
-                    raise ValueError(f"header {h!r} maps to both {headers[norm]!r} and {f.name!r}")
+                    raise ValueError(f"[fields ({f.name}).aliases] header {h!r} maps to both {headers[norm]!r} and {f.name!r}")
                 headers[norm] = f.name
         return self
 
@@ -300,7 +300,13 @@ def load_registration(path: Path | str) -> Registration:
     except ValidationError as exc:
         err = exc.errors()[0]
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        raise RegistrationError(path, _where(err["loc"], raw), err["msg"] + more) from None
+        where, msg = _where(err["loc"], raw), err["msg"]
+        # Whole-model checks name their own location as "[where] message".
+        tagged = re.match(r"^(?:Value error, )?\[(.+?)\] (.*)$", msg, re.S)
+        if tagged:
+            where = tagged.group(1) if where == "(top level)" else f"{where}.{tagged.group(1)}"
+            msg = tagged.group(2)
+        raise RegistrationError(path, where, msg + more) from None
     if path.parent.name != reg.department:
         raise RegistrationError(
             path, "department", f"{reg.department!r} does not match its folder {path.parent.name!r}"
