@@ -135,23 +135,26 @@ class SeaweedServer:
         last_error: Exception | None = None
         for attempt in range(attempts):
             data_dir = work_dir / f"data-{attempt}"
-            data_dir.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(data_dir, ignore_errors=True)
+            data_dir.mkdir(parents=True)
             ports = dict(zip(_SERVICES, free_port_pairs(len(_SERVICES))))
             log_path = work_dir / f"weed-{attempt}.log"
             args = [
-                weed, "mini",
+                weed, "-logtostderr",  # glog would otherwise leave weed.* files in $TMPDIR
+                "mini",
                 f"-dir={data_dir}", f"-ip={HOST}", f"-ip.bind={HOST}",
                 f"-s3.config={config}",
                 "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
                 "-admin.ui=false", "-master.telemetry=false",
-                f"-filer.localSocket={data_dir}/filer.sock", f"-s3.localSocket={data_dir}/s3.sock",
             ]  # fmt: skip
+            if len(str(data_dir)) < 90:  # unix socket paths are limited to ~108 bytes
+                args += [f"-filer.localSocket={data_dir}/filer.sock", f"-s3.localSocket={data_dir}/s3.sock"]
             for svc, port in ports.items():
                 args += [f"-{svc}.port={port}", f"-{svc}.port.grpc={port + GRPC_OFFSET}"]
             log = open(log_path, "wb")
             proc = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=data_dir, start_new_session=True,
+                cwd=data_dir, start_new_session=True, env={**os.environ, "TMPDIR": str(data_dir)},
             )  # fmt: skip
             log.close()
             server = cls(proc, f"http://{HOST}:{ports['s3']}", bucket, admin, creds, data_dir, log_path, ports)
@@ -193,10 +196,13 @@ class SeaweedServer:
             except ProcessLookupError:
                 pass
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=5)  # throw-away data: no need to wait for a slow shutdown
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=15)
+        # weed puts its gRPC sockets in /tmp whatever TMPDIR says and leaves some behind
+        for svc, port in self.ports.items():
+            Path(f"/tmp/seaweedfs-{svc}-grpc-{port + GRPC_OFFSET}.sock").unlink(missing_ok=True)
 
     def __enter__(self) -> "SeaweedServer":
         return self
@@ -258,4 +264,15 @@ class SeaweedServer:
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:
                 admin.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
-        # SeaweedFS keeps now-empty folders as entries; they are harmless for S3 listings.
+        # SeaweedFS keeps emptied folders and lists them as common prefixes (MinIO would not);
+        # remove them deepest first so the next test sees a truly empty bucket.
+        folders: list[str] = []
+        todo = [""]
+        while todo:
+            prefix = todo.pop()
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+                for cp in page.get("CommonPrefixes", []):
+                    folders.append(cp["Prefix"])
+                    todo.append(cp["Prefix"])
+        for folder in sorted(folders, key=lambda p: p.count("/"), reverse=True):
+            admin.delete_object(Bucket=self.bucket, Key=folder)
