@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 # ---- text normalization ------------------------------------------------------------------
 # Full-width ASCII variants U+FF01..U+FF5E map to U+0021..U+007E; U+3000 is the ideographic space.
@@ -135,7 +135,9 @@ class Division:
 @lru_cache(maxsize=1)
 def divisions() -> dict[str, Division]:
     """The shipped GB/T 2260 list: every county-level-and-above code in any edition."""
-    text = resources.files("citylake").joinpath("data/gb2260_divisions.csv").read_text(encoding="utf-8")
+    # Next to this file, not importlib.resources.files("citylake"): under pytest the tests/citylake
+    # folder can shadow the package name as a namespace package, and the lookup then misses the file.
+    text = (Path(__file__).with_name("data") / "gb2260_divisions.csv").read_text(encoding="utf-8")
     rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
     return {r["code"]: Division(r["code"], r["name"], r["first_edition"], r["last_edition"]) for r in rows}
 

@@ -18,6 +18,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "Asia/Shanghai",
         "spark.sql.shuffle.partitions": os.environ.get("CITYLAKE_SHUFFLE_PARTITIONS", "4"),
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.parquet.compression.codec": "zstd",
         # Our writes commit by renaming whole batch folders; Spark's _SUCCESS file is not needed.

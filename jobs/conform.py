@@ -59,21 +59,56 @@ def _reason_if(cond: Column, code: str, fld: FieldSpec) -> Column:
     return F.when(cond, F.lit(f"{code}:{fld.name}"))
 
 
+MEMBERSHIP_CHECKS = ("cn_id", "division_code")
+
+
+def _norm(name: str) -> str:
+    return f"_n_{name}"
+
+
+def _ident(name: str) -> str:
+    return f"_id_{name}"
+
+
+def _known(name: str) -> str:
+    return f"_k_{name}"
+
+
+def _identifier_stages(reg: Registration, settings: Settings, decoded: DataFrame) -> DataFrame:
+    """Materialize each identifier's normalized form, then its GB/T 2260 membership (one SQL IN each)."""
+    idents = [
+        X.identifier_normalized(f.check, F.col(_norm(f.name)), **({"legacy15": f.legacy15} if f.check == "cn_id" else {}))
+        .alias(_ident(f.name))
+        for f in reg.fields if f.check in CHECKERS
+    ]
+    if idents:
+        decoded = decoded.select("*", *idents)
+    known = [
+        X.division_membership(_ident(f.name), any_edition=f.check == "cn_id", prefix6=f.check == "cn_id",
+                              retired_window_years=settings.division_retired_window_years).alias(_known(f.name))
+        for f in reg.fields if f.check in MEMBERSHIP_CHECKS
+    ]
+    if known:
+        decoded = decoded.select("*", *known)
+    return decoded
+
+
 def field_columns(fld: FieldSpec, settings: Settings, missing: bool) -> tuple[list[Column], list[Column]]:
-    """(typed output columns, reason columns) for one field, from its normalized text."""
-    norm = X.normalize_text(F.col(fld.name))
+    """(typed output columns, reason columns) for one field, from its normalized text column."""
+    norm = F.col(_norm(fld.name))
     reasons: list[Column] = []
     if fld.required and not missing:
         reasons.append(_reason_if(norm.isNull(), "required", fld))
 
     if fld.check in CHECKERS:
-        kw = {"legacy15": fld.legacy15} if fld.check == "cn_id" else {}
+        kw: dict = {"legacy15": fld.legacy15} if fld.check == "cn_id" else {}
         if fld.check == "division_code":
             kw["retired_window_years"] = settings.division_retired_window_years
+        if fld.check in MEMBERSHIP_CHECKS:
+            kw["known"] = F.col(_known(fld.name))
         code = X.identifier_reason(fld.check, norm, **kw)
         reasons.append(F.when(code.isNotNull(), F.concat(code, F.lit(f":{fld.name}"))))
-        value = X.identifier_normalized(fld.check, norm, **({"legacy15": fld.legacy15} if fld.check == "cn_id" else {}))
-        return [value.alias(fld.name)], reasons
+        return [F.col(_ident(fld.name)).alias(fld.name)], reasons
     if fld.check == "codelist":
         value = X.codelist_value(norm, fld.codes or {})
         reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "not_in_codelist", fld))
@@ -125,23 +160,32 @@ def field_columns(fld: FieldSpec, settings: Settings, missing: bool) -> tuple[li
 
 def conform_frame(decoded: DataFrame, reg: Registration, settings: Settings, missing_fields: list[str]) -> DataFrame:
     """Typed values + ``_reasons`` for every decoded row (nothing filtered)."""
+    # Normalize every field once into its own column. Spark keeps this projection separate
+    # from the next one (it does not inline expensive expressions twice), which keeps the
+    # generated code small and each field's text processed a single time.
+    originals = [F.col(f.name).alias(f"_orig_{f.name}") for f in reg.fields]
+    normalized = [X.normalize_text(F.col(f.name)).alias(_norm(f.name)) for f in reg.fields]
+    damaged = F.lit(False)
+    for fld in reg.fields:
+        damaged = damaged | X.has_encoding_damage(F.col(fld.name))
+    decoded = decoded.select(
+        "_source_row", "_raw_line", "_pre_reasons", *originals, *normalized, damaged.alias("_damaged")
+    )
+    decoded = _identifier_stages(reg, settings, decoded)
     typed: list[Column] = []
     reason_cols: list[Column] = []
     for fld in reg.fields:
         outs, reasons = field_columns(fld, settings, fld.name in missing_fields)
         typed += outs
         reason_cols += reasons
-    damaged = F.lit(False)
-    for fld in reg.fields:
-        damaged = damaged | F.coalesce(X.has_encoding_damage(F.col(fld.name)), F.lit(False))
-    reason_cols.append(F.when(damaged, F.lit("encoding_damage")))
+    reason_cols.append(F.when(F.col("_damaged"), F.lit("encoding_damage")))
     field_reasons = F.filter(F.array(*reason_cols), lambda r: r.isNotNull())
     # A row that could not be split has no fields to judge: its decode reason is the whole story.
     all_reasons = F.when(F.col("_raw_line").isNotNull(), F.col("_pre_reasons")).otherwise(
         F.concat(F.col("_pre_reasons"), field_reasons)
     )
-    originals = [F.col(f.name).alias(f"_orig_{f.name}") for f in reg.fields]
-    df = decoded.select("_source_row", "_raw_line", *originals, *typed, all_reasons.alias(ROW_REASONS))
+    df = decoded.select("_source_row", "_raw_line", *[c for c in decoded.columns if c.startswith("_orig_")],
+                        *typed, all_reasons.alias(ROW_REASONS))
 
     # Duplicates, judged only among rows that are otherwise good, first occurrence kept.
     clean = F.size(ROW_REASONS) == 0
