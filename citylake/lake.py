@@ -29,9 +29,10 @@ CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class LakeFile:
-    path: str  # relative to the lake root
+    path: str  # relative to the lake root, exactly as stored (may be hostile on S3)
     size: int
     mtime: datetime | None
+    full: str = ""  # the filesystem path as listed, for reading keys that fs_path() would refuse
 
     @property
     def name(self) -> str:
@@ -116,7 +117,7 @@ class Lake:
                 continue
             relpath = fi.path[len(self.root) + 1 :] if self.root else fi.path
             mtime = fi.mtime.replace(tzinfo=timezone.utc) if fi.mtime and fi.mtime.tzinfo is None else fi.mtime
-            out.append(LakeFile(relpath, fi.size or 0, mtime))
+            out.append(LakeFile(relpath, fi.size or 0, mtime, fi.path))
         return sorted(out, key=lambda f: f.path)
 
     def list_dirs(self, rel: str) -> list[str]:

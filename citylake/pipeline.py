@@ -9,6 +9,7 @@ picks up exactly where the previous attempt stopped.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import posixpath
 import re
 import unicodedata
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 
 from .lake import (
     Lake,
+    LakeFile,
     landing_dir,
     now_utc,
     quality_dir,
@@ -70,7 +72,8 @@ def name_problem(name: str) -> tuple[str, str, str] | None:
         return "hostile_name", "文件名含控制字符", "file name contains control characters"
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         return "hostile_name", "文件名过长", f"file name longer than {MAX_NAME_BYTES} bytes"
-    if name in (".", "..") or name.startswith("..") or "/" in name or "\\" in name:
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith("/") or any(p in (".", "..") or p.startswith("..") for p in parts):
         return "hostile_name", "文件名含路径跳转", "file name contains a path traversal"
     return None
 
@@ -91,8 +94,7 @@ def landing_files(settings: Settings, reg: Registration):
     return lake.list_files(landing_dir(reg.department, reg.resource))
 
 
-def detect_new_files(settings: Settings, reg: Registration) -> list[str]:
-    """Landing files ready to ingest (not still uploading)."""
+def _ready_files(settings: Settings, reg: Registration) -> list[LakeFile]:
     now = now_utc()
     ready = []
     for f in landing_files(settings, reg):
@@ -100,15 +102,36 @@ def detect_new_files(settings: Settings, reg: Registration) -> list[str]:
             continue
         if settings.landing_settle_seconds and f.mtime and (now - f.mtime).total_seconds() < settings.landing_settle_seconds:
             continue
-        ready.append(f.path)
+        ready.append(f)
     return ready
 
 
-def ingest_file(settings: Settings, reg: Registration, landing_rel: str, lake: Lake | None = None) -> IngestOutcome:
-    """Copy one landing file into raw with its manifest; recognise bytes already ingested."""
+def detect_new_files(settings: Settings, reg: Registration) -> list[str]:
+    """Landing files ready to ingest (not still uploading)."""
+    return [f.path for f in _ready_files(settings, reg)]
+
+
+def _sha256_stream(lake: Lake, full: str) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with lake.fs.open_input_stream(full) as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def ingest_file(settings: Settings, reg: Registration, landing: LakeFile | str, lake: Lake | None = None) -> IngestOutcome:
+    """Copy one landing file into raw with its manifest; recognise bytes already ingested.
+
+    The landing file is read through the path it was listed under: on S3 a liaison can create a
+    key such as ``a/../../raw/x.csv``; it is refused by name, but its bytes are still kept."""
     lake = lake or Lake.from_settings(settings)
-    source_name = posixpath.basename(landing_rel)
-    sha, size = lake.sha256(landing_rel)
+    if isinstance(landing, str):
+        landing = LakeFile(landing, 0, None, lake.fs_path(landing))
+    landing_rel = landing.path
+    prefix = landing_dir(reg.department, reg.resource) + "/"
+    source_name = landing_rel[len(prefix):] if landing_rel.startswith(prefix) else posixpath.basename(landing_rel)
+    sha, size = _sha256_stream(lake, landing.full)
     index_rel = raw_index_path(reg.department, reg.resource, sha)
     previous = lake.read_json_or(index_rel)
     if previous:
@@ -117,7 +140,7 @@ def ingest_file(settings: Settings, reg: Registration, landing_rel: str, lake: L
             reason="already_ingested", reason_zh="相同内容的文件已于此前接收，本次不重复入湖",
             duplicate_of=previous.get("source_name"),
         )
-        lake.delete(landing_rel)
+        _delete_listed(lake, landing)
         _write_drop_receipt(lake, reg, outcome, previous)
         return outcome
 
@@ -126,7 +149,7 @@ def ingest_file(settings: Settings, reg: Registration, landing_rel: str, lake: L
     ingest_date = received.astimezone(timezone.utc).date().isoformat()
     batch_rel = raw_batch_dir(reg.department, reg.resource, ingest_date, batch_id)
     problem = name_problem(source_name)
-    stored_name = safe_name(source_name)
+    stored_name = safe_name(source_name.replace("/", "_"))
     status, reason_code, reason_zh, reason_en = "ingested", None, None, None
     if problem:
         status, (reason_code, reason_zh, reason_en) = "rejected", problem
@@ -137,7 +160,8 @@ def ingest_file(settings: Settings, reg: Registration, landing_rel: str, lake: L
         reason_zh = f"文件类型与登记不符（应为 {reg.source.pattern}）"
         reason_en = f"file name does not match the registered pattern {reg.source.pattern}"
     raw_rel = f"{batch_rel}/{stored_name}"
-    copied_sha, copied_size = lake.copy(landing_rel, raw_rel)
+    with lake.fs.open_input_stream(landing.full) as src:
+        copied_sha, copied_size = lake.copy_stream(src, raw_rel)
     if copied_sha != sha:  # the file changed while we read it: still being written
         lake.delete(raw_rel)
         return IngestOutcome(landing_rel, "skipped", None, sha, size, reason="changing",
@@ -162,13 +186,27 @@ def ingest_file(settings: Settings, reg: Registration, landing_rel: str, lake: L
     lake.write_json(f"{batch_rel}/manifest.json", manifest)
     # The index is written last: a crash before this point re-ingests into the same batch folder.
     lake.write_json(index_rel, {"batch_id": batch_id, "source_name": source_name, "manifest": f"{batch_rel}/manifest.json"})
-    lake.delete(landing_rel)
+    _delete_listed(lake, landing)
     return IngestOutcome(landing_rel, status, batch_id, sha, size, reason=reason_code, reason_zh=reason_zh)
 
 
+def _delete_listed(lake: Lake, landing: LakeFile) -> None:
+    try:
+        lake.fs.delete_file(landing.full)
+    except FileNotFoundError:
+        pass
+
+
 def ingest_resource(settings: Settings, reg: Registration) -> list[IngestOutcome]:
+    """Ingest every ready landing file. One file's failure is reported and never blocks the others."""
     lake = Lake.from_settings(settings)
-    return [ingest_file(settings, reg, rel, lake) for rel in detect_new_files(settings, reg)]
+    outcomes = []
+    for f in _ready_files(settings, reg):
+        try:
+            outcomes.append(ingest_file(settings, reg, f, lake))
+        except OSError as exc:  # unreadable right now (e.g. vanished mid-upload): try again next run
+            outcomes.append(IngestOutcome(f.path, "skipped", reason="unreadable", reason_zh=f"文件暂时无法读取：{exc}"))
+    return outcomes
 
 
 # ---- batch bookkeeping ------------------------------------------------------------------------
