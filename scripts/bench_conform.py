@@ -1,0 +1,68 @@
+"""Benchmark: generate exports, then time ingest, decode+conform, check and curate per resource.
+
+    .venv/bin/python scripts/bench_conform.py [--rows 100000] [--resource R]
+
+Prints rows/s per stage and the peak memory of this process (the Spark driver JVM is separate;
+its heap is bounded by CITYLAKE_SPARK_DRIVER_MEMORY). Figures, not assertions: compare runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from citylake import pipeline  # noqa: E402
+from citylake.generate import generate  # noqa: E402
+from citylake.registry import load_registrations  # noqa: E402
+from citylake.settings import Settings  # noqa: E402
+from citylake.spark import get_session  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--resource", action="append")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="citylake-bench-"))
+    settings = Settings.from_env(home=home, lake_uri=(home / "lake").as_uri(),
+                                 directory_url=f"sqlite:///{home}/directory/directory.db")
+    settings.ensure_local_dirs()
+    regs = [r for r in load_registrations(settings.resources_dir)
+            if r.source.kind == "file" and (not args.resource or r.resource in args.resource)]
+    t = time.perf_counter()
+    generate(settings, regs, rows=args.rows, seed=1)
+    print(f"generate: {len(regs)} files x {args.rows} rows in {time.perf_counter() - t:.1f} s")
+    t = time.perf_counter()
+    spark = get_session(settings, "citylake-bench")
+    spark.range(1).count()
+    print(f"spark start: {time.perf_counter() - t:.1f} s  (master {settings.spark_master})")
+
+    from jobs.conform import conform_batches
+    from jobs.curate import curate_resource
+
+    print(f"{'resource':28} {'rows':>8} {'ingest s':>9} {'conform s':>10} {'rows/s':>9} {'check s':>8} {'curate s':>9}")
+    for reg in regs:
+        t0 = time.perf_counter()
+        pipeline.ingest_resource(settings, reg)
+        t1 = time.perf_counter()
+        [res] = conform_batches(spark, settings, reg)
+        t2 = time.perf_counter()
+        pipeline.check_batches(settings, reg)
+        t3 = time.perf_counter()
+        curate_resource(spark, settings, reg)
+        t4 = time.perf_counter()
+        print(f"{reg.resource:28} {res.received:>8} {t1 - t0:>9.1f} {t2 - t1:>10.1f} {res.received / (t2 - t1):>9.0f} "
+              f"{t3 - t2:>8.1f} {t4 - t3:>9.1f}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of the Python driver: {peak:.0f} MiB; lake at {home}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
