@@ -495,11 +495,14 @@ class _FileGen:
     def _pick_headers(self) -> list[str]:
         out = []
         for f in self.fields:
-            spellings = f.headers
-            if len(spellings) == 1 or self.rng.random() < 0.45:
+            aliases = [h for h in f.headers if h not in (f.title, f.name)]
+            r = self.rng.random()
+            if r < 0.45 or (not aliases and r < 0.9):
                 h = f.title
+            elif r < 0.55 or not aliases:
+                h = f.name  # the canonical name, as some systems export it
             else:
-                h = self.rng.choice(spellings[1:])
+                h = self.rng.choice(aliases)
             if "(" in h and self.rng.random() < 0.3:
                 h = h.replace("(", "（").replace(")", "）")
             out.append(h)

@@ -153,6 +153,7 @@ def accepted_division_codes(retired_window_years: int) -> frozenset[str]:
     return frozenset(c for c, d in divisions().items() if d.last_year >= oldest)
 
 
+@lru_cache(maxsize=1)
 def all_division_codes() -> frozenset[str]:
     """Any edition: a citizen ID keeps the address code of its first registration."""
     return frozenset(divisions())
