@@ -30,12 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="VALUE",
         help="values to check; none: read one value per line from standard input",
     )
-    parser.add_argument("--json", action="store_true", help="one JSON object per value: value, valid, reason, normalized")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per value: value, valid, reason, normalized"
+    )
     parser.add_argument(
         "--legacy15",
         choices=("quarantine", "convert"),
         default=None,
-        help="cn_id only: legacy 15-digit numbers are converted to 18 digits or refused (default: quarantine)",
+        help="cn_id only: convert legacy 15-digit numbers to 18 digits, or refuse them (default: quarantine)",
     )
     parser.add_argument(
         "--retired-window-years",

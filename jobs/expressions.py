@@ -1,8 +1,10 @@
 """Spark column expressions for the conform rules (docs/conform-rules.md sections 2-5).
 
-Native expressions only (``pyspark.sql.functions``: regexes, higher-order functions over
-``sequence``, ``try_*`` parsers): no Python UDFs, so the JVM evaluates them and nothing
-throws under ``spark.sql.ansi.enabled=true``.
+Native expressions only (``pyspark.sql.functions``: regexes, higher-order functions for the
+check characters, date arithmetic, ``try_*`` casts): no Python UDFs, so the JVM evaluates them,
+and nothing raises under ``spark.sql.ansi.enabled=true``. Identifier and date text is validated
+before it reaches a function that could raise, so bad rows cost no throw-and-catch inside Spark
+(only out-of-range numbers still go through a ``try_cast`` that fails internally).
 
 Every definition (alphabets, weights, patterns, null tokens, division lists) comes from
 :mod:`citylake.identifiers`; ``tests/jobs/test_expressions.py`` proves these expressions
@@ -56,6 +58,20 @@ def _java_regex(python_pattern: str) -> str:
     return python_pattern.replace(r"\s", _SPACE_CLASS)
 
 
+def _let(fn, **values: Column) -> Column:
+    """``fn(**values)`` with every value computed once per row.
+
+    Spark does not eliminate common subexpressions inside CASE branches, so a check chain that
+    refers to its normalized text five times would compute it (a regex) five times. Passing the
+    values through a one-element ``transform`` binds them to lambda variables instead.
+    """
+    if len(values) == 1:
+        ((name, value),) = values.items()
+        return F.get(F.transform(F.array(value), lambda v: fn(**{name: v})), 0)
+    packed = F.struct(*[v.alias(k) for k, v in values.items()])
+    return F.get(F.transform(F.array(packed), lambda s: fn(**{k: s[k] for k in values})), 0)
+
+
 def _null_str() -> Column:
     return F.lit(None).cast("string")
 
@@ -64,7 +80,7 @@ def _null_str() -> Column:
 def normalize_text(col: Column) -> Column:
     """Full-width ASCII (and U+3000) to half-width, trim, null tokens (case-insensitive) to null."""
     text = F.trim(F.translate(col, idf.FULLWIDTH, idf.HALFWIDTH), F.lit(_SPACE_CHARS))
-    return F.when(F.lower(text).isin(list(idf.NULL_TOKENS)), _null_str()).otherwise(text)
+    return _let(lambda t: F.when(F.lower(t).isin(list(idf.NULL_TOKENS)), _null_str()).otherwise(t), t=text)
 
 
 def has_encoding_damage(col: Column) -> Column:
@@ -81,18 +97,19 @@ def _compact(col: Column) -> Column:
     return F.regexp_replace(col, _SPACE_CLASS + "+", "")
 
 
+def _char(text: Column, pos: int) -> Column:
+    return F.substr(text, F.lit(pos), F.lit(1))
+
+
 def _weighted_sum(text: Column, weights: tuple[int, ...], value) -> Column:
-    """sum(value(char_i) * weights[i]) over the first len(weights) characters, as one aggregate."""
+    """sum(value(char_i) * weights[i]) over the first len(weights) characters."""
+    chars = F.split(F.substr(text, F.lit(1), F.lit(len(weights))), "")
     w = F.array(*[F.lit(x) for x in weights])
-    return F.aggregate(
-        F.sequence(F.lit(1), F.lit(len(weights))),
-        F.lit(0),
-        lambda acc, i: acc + value(F.substr(text, i, F.lit(1))) * F.element_at(w, i),
-    )
+    return F.aggregate(F.zip_with(chars, w, lambda c, k: value(c) * k), F.lit(0), lambda a, b: a + b)
 
 
 def _digit(c: Column) -> Column:
-    # only used on characters a pattern has already proved to be digits; never throws otherwise
+    # only meaningful on characters a pattern has proved to be digits; never throws otherwise
     return F.ascii(c) - ord("0")
 
 
@@ -106,12 +123,12 @@ def _uscc_check_char(upper: Column) -> Column:
 def _regno15_valid(digits: Column) -> Column:
     """GS 15-2006, ISO 7064 MOD 11,10 (identifiers.regno15_valid)."""
 
-    def step(p, i):
-        s = (p % 11 + _digit(F.substr(digits, i, F.lit(1)))) % 10
-        return 2 * ((s + 9) % 10 + 1)  # s, or 10 when s is 0
+    def step(p, d):
+        s = (p % 11 + _digit(d)) % 10
+        return 2 * ((s + 9) % 10 + 1)  # 2 * s, or 2 * 10 when s is 0
 
-    p = F.aggregate(F.sequence(F.lit(1), F.lit(14)), F.lit(10), step)
-    return (11 - p % 11) % 10 == _digit(F.substr(digits, F.lit(15), F.lit(1)))
+    p = F.aggregate(F.split(F.substr(digits, F.lit(1), F.lit(14)), ""), F.lit(10), step)
+    return (11 - p % 11) % 10 == _digit(_char(digits, 15))
 
 
 def _cn_id_check_char(text: Column) -> Column:
@@ -127,78 +144,73 @@ def _org_check_char(text: Column) -> Column:
     return F.when(v == 10, "X").when(v == 11, "0").otherwise(v.cast("string"))
 
 
-def _birth_bad(yyyymmdd: Column, today: date | None) -> Column:
-    born = F.try_to_date(yyyymmdd, "yyyyMMdd")
-    upper = F.lit(today) if today is not None else F.current_date()
-    return born.isNull() | (born < F.lit(date(1850, 1, 1))) | (born > upper)
+def _number(digits: Column) -> Column:
+    """Int from a string of at most 9 digits, or 0 for "" (no exception is raised, even internally)."""
+    return F.concat(F.lit("0"), digits).try_cast("int")
 
 
-def _identifier(check: str, col: Column, legacy15: str, retired_window_years: int, today,
-                known: Column | None = None) -> tuple[Column, Column]:
-    """(reason, normalized) for one identifier check; reason null when valid or input null."""
+def _real_date(y: Column, m: Column, d: Column) -> Column:
+    """The date y-m-d, or null when there is no such day (2021-02-30), without raising inside Spark.
+
+    y, m and d are referred to several times: pass columns that are cheap to evaluate (bound by _let).
+    """
+    ok = y.between(1, 9999) & m.between(1, 12) & d.between(1, 31)
+    day = F.date_add(F.make_date(F.when(ok, y), F.when(ok, m), F.lit(1)), d - 1)
+    return F.when(F.dayofmonth(day) == d, day)
+
+
+def _cn_id_reason(t: Column, refuse15: bool, today: date | None, known: Column | None) -> Column:
+    """Reason for an upper-cased, compacted (and, if registered so, 15→18 converted) citizen ID."""
+    chain = F.when(t.isNull(), _null_str())
+    if refuse15:
+        chain = chain.when(t.rlike(idf.CN_ID15_PATTERN), "cn_id_legacy15")
+    latest = F.lit(today) if today is not None else F.current_date()
+
+    def birth_ok(y, m, d):
+        return F.coalesce(_real_date(y, m, d).between(F.lit(date(1850, 1, 1)), latest), F.lit(False))
+
+    positions = {"y": (7, 4), "m": (11, 2), "d": (13, 2)}  # YYYYMMDD after the address code
+    ymd = {k: _number(F.substr(t, F.lit(p), F.lit(n))) for k, (p, n) in positions.items()}
+    return (
+        chain.when(~t.rlike(idf.CN_ID_PATTERN), "cn_id_format")
+        .when(~_member(F.substr(t, F.lit(1), F.lit(6)), idf.all_division_codes(), known), "cn_id_area")
+        .when(~_let(birth_ok, **ymd), "cn_id_birth")
+        .when(_cn_id_check_char(t) != _char(t, 18), "cn_id_check")
+    )
+
+
+def _cn_id_text(col: Column, convert15: bool, fn) -> Column:
+    """fn(t) with t the upper-cased, compacted ID, legacy 15-digit numbers converted if asked."""
+    text = F.upper(_compact(col))
+    if not convert15:
+        return _let(fn, t=text)
+
+    def convert(t):
+        body = F.concat(F.substr(t, F.lit(1), F.lit(6)), F.lit("19"), F.substr(t, F.lit(7), F.lit(9)))
+        converted = F.concat(body, _cn_id_check_char(body))
+        return _let(fn, t=F.when(t.rlike(idf.CN_ID15_PATTERN), converted).otherwise(t))
+
+    return _let(convert, t=text)
+
+
+def _member(code: Column, codes, known: Column | None) -> Column:
+    """``known`` (precomputed by division_membership) when given, else ``code IN codes``."""
+    return known if known is not None else code.isin(sorted(codes))
+
+
+def _check_legacy15(legacy15: str) -> bool:
     if legacy15 not in ("quarantine", "convert"):
         raise ValueError(f"legacy15 must be 'quarantine' or 'convert', not {legacy15!r}")
-    chain = F.when(col.isNull(), _null_str())
+    return legacy15 == "convert"
 
-    if check == "uscc":
-        text = _compact(col)
-        upper = F.upper(text)
-        masked_or_text = text.rlike(idf.USCC_MASK_PATTERN)
-        cjk = text.rlike(idf.CJK_PATTERN)
-        reason = (
-            chain.when(masked_or_text, "uscc_masked")
-            .when(cjk, "uscc_text")
-            .when(
-                upper.rlike(idf.REGNO15_PATTERN),
-                F.when(_regno15_valid(upper), "uscc_regno15").otherwise("uscc_format"),
-            )
-            .when(~upper.rlike(idf.USCC_PATTERN), "uscc_format")
-            .when(_uscc_check_char(upper) != F.substr(upper, F.lit(18), F.lit(1)), "uscc_check")
-        )
-        normalized = F.when(masked_or_text | cjk, text).otherwise(upper)
-        return reason, normalized
 
-    if check == "cn_id":
-        text = F.upper(_compact(col))
-        is15 = text.rlike(idf.CN_ID15_PATTERN)
-        if legacy15 == "convert":
-            body = F.concat(F.substr(text, F.lit(1), F.lit(6)), F.lit("19"), F.substr(text, F.lit(7), F.lit(9)))
-            full = F.when(is15, F.concat(body, _cn_id_check_char(body))).otherwise(text)
-        else:
-            chain = chain.when(is15, "cn_id_legacy15")
-            full = text
-        reason = (
-            chain.when(~full.rlike(idf.CN_ID_PATTERN), "cn_id_format")
-            .when(~(known if known is not None else F.substr(full, F.lit(1), F.lit(6)).isin(
-                sorted(idf.all_division_codes()))), "cn_id_area")
-            .when(_birth_bad(F.substr(full, F.lit(7), F.lit(8)), today), "cn_id_birth")
-            .when(_cn_id_check_char(full) != F.substr(full, F.lit(18), F.lit(1)), "cn_id_check")
-        )
-        return reason, full
+def _unknown_check(check: str) -> ValueError:
+    return ValueError(f"unknown identifier check {check!r}; expected one of {', '.join(IDENTIFIER_CHECKS)}")
 
-    if check == "org_code":
-        text = F.translate(F.upper(_compact(col)), "-", "")
-        reason = chain.when(~text.rlike(idf.ORG_PATTERN), "org_code_format").when(
-            _org_check_char(text) != F.substr(text, F.lit(9), F.lit(1)), "org_code_check"
-        )
-        return reason, text
 
-    if check == "division_code":
-        text = _compact(col)
-        accepted = sorted(idf.accepted_division_codes(int(retired_window_years)))
-        reason = chain.when(~text.rlike(idf.DIVISION_PATTERN), "division_format").when(
-            ~(known if known is not None else text.isin(accepted)), "division_unknown"
-        )
-        return reason, text
-
-    if check == "mobile":
-        text = F.regexp_replace(
-            F.regexp_replace(col, _java_regex(idf.MOBILE_STRIP_PATTERN), ""), idf.MOBILE_PREFIX_PATTERN, ""
-        )
-        reason = chain.when(~text.rlike(idf.MOBILE_PATTERN), "mobile_format")
-        return reason, text
-
-    raise ValueError(f"unknown identifier check {check!r}; expected one of {', '.join(IDENTIFIER_CHECKS)}")
+def _mobile_text(col: Column) -> Column:
+    stripped = F.regexp_replace(col, _java_regex(idf.MOBILE_STRIP_PATTERN), "")
+    return F.regexp_replace(stripped, idf.MOBILE_PREFIX_PATTERN, "")
 
 
 def identifier_reason(
@@ -210,31 +222,100 @@ def identifier_reason(
     today: date | None = None,
     known: Column | None = None,
 ) -> Column:
-    """Bare reason code (e.g. ``uscc_check``) or null when valid / input null. Input: normalize_text'ed.
+    """Bare reason code (e.g. ``uscc_check``), or null when valid or input null. Input: normalize_text'ed.
 
+    Reasons are tested in the order of citylake.identifiers (docs/conform-rules.md section 5).
     ``known`` (cn_id, division_code): a precomputed boolean "the code is in the GB/T 2260 list",
     e.g. from :func:`division_membership`. Building a 4,000-literal ``isin`` through py4j costs
     seconds per use, so the conform job computes membership once with one SQL ``IN``.
     """
-    return _identifier(check, col, legacy15, retired_window_years, today, known)[0]
+    convert15 = _check_legacy15(legacy15)
+    if check == "uscc":
+
+        def uscc(text, upper):
+            return (
+                F.when(text.isNull(), _null_str())
+                .when(text.rlike(idf.USCC_MASK_PATTERN), "uscc_masked")
+                .when(text.rlike(idf.CJK_PATTERN), "uscc_text")
+                .when(
+                    upper.rlike(idf.REGNO15_PATTERN),
+                    F.when(_regno15_valid(upper), "uscc_regno15").otherwise("uscc_format"),
+                )
+                .when(~upper.rlike(idf.USCC_PATTERN), "uscc_format")
+                .when(_uscc_check_char(upper) != _char(upper, 18), "uscc_check")
+            )
+
+        text = _compact(col)
+        return _let(uscc, text=text, upper=F.upper(text))
+
+    if check == "cn_id":
+        return _cn_id_text(col, convert15, lambda t: _cn_id_reason(t, not convert15, today, known))
+
+    if check == "org_code":
+
+        def org(t):
+            return (
+                F.when(t.isNull(), _null_str())
+                .when(~t.rlike(idf.ORG_PATTERN), "org_code_format")
+                .when(_org_check_char(t) != _char(t, 9), "org_code_check")
+            )
+
+        return _let(org, t=F.translate(F.upper(_compact(col)), "-", ""))
+
+    if check == "division_code":
+        def division(t):
+            accepted = idf.accepted_division_codes(int(retired_window_years)) if known is None else ()
+            return (
+                F.when(t.isNull(), _null_str())
+                .when(~t.rlike(idf.DIVISION_PATTERN), "division_format")
+                .when(~_member(t, accepted, known), "division_unknown")
+            )
+
+        return _let(division, t=_compact(col))
+
+    if check == "mobile":
+        text = _mobile_text(col)
+        return F.when(~text.rlike(idf.MOBILE_PATTERN), "mobile_format")  # null in, null out
+
+    raise _unknown_check(check)
 
 
-def division_membership(column_name: str, *, any_edition: bool, retired_window_years: int = 5,
-                        prefix6: bool = False) -> Column:
-    """``<column> IN (<codes>)`` built by one SQL parse (cheap), for a *named* column.
+def division_membership(
+    column_name: str, *, any_edition: bool, retired_window_years: int = 5, prefix6: bool = False
+) -> Column:
+    """``<column> IN (<codes>)`` built by one SQL parse (cheap), for a *named* column; never null.
 
     ``any_edition``: codes of every edition (citizen-ID address codes) or only accepted ones.
     ``prefix6``: test the first six characters (a citizen ID's address code).
+    Pass the result as ``known`` to :func:`identifier_reason`; the column should hold the
+    :func:`identifier_normalized` form.
     """
-    codes = sorted(idf.all_division_codes() if any_edition else idf.accepted_division_codes(int(retired_window_years)))
+    if any_edition:
+        codes = idf.all_division_codes()
+    else:
+        codes = idf.accepted_division_codes(int(retired_window_years))
     target = f"substr(`{column_name}`, 1, 6)" if prefix6 else f"`{column_name}`"
-    return F.expr(f"coalesce({target} IN ({','.join(repr(c) for c in codes)}), false)")
+    return F.expr(f"coalesce({target} IN ({','.join(repr(c) for c in sorted(codes))}), false)")
 
 
 def identifier_normalized(check: str, col: Column, *, legacy15: str = "quarantine") -> Column:
     """The stored form: white space removed, upper-cased, 15→18 converted, mobile prefix removed."""
-    # The reason half is discarded: a constant `known` spares building its code lists.
-    return _identifier(check, col, legacy15, 5, None, F.lit(True))[1]
+    convert15 = _check_legacy15(legacy15)
+    if check == "uscc":
+        # masked values and text keep their case (as citylake.identifiers does)
+        def uscc(t):
+            return F.when(t.rlike(idf.USCC_MASK_PATTERN) | t.rlike(idf.CJK_PATTERN), t).otherwise(F.upper(t))
+
+        return _let(uscc, t=_compact(col))
+    if check == "cn_id":
+        return F.upper(_compact(col)) if not convert15 else _cn_id_text(col, True, lambda t: t)
+    if check == "org_code":
+        return F.translate(F.upper(_compact(col)), "-", "")
+    if check == "division_code":
+        return _compact(col)
+    if check == "mobile":
+        return _mobile_text(col)
+    raise _unknown_check(check)
 
 
 # ---- section 4: types --------------------------------------------------------------------------
@@ -261,42 +342,37 @@ _DATE_TIME_REPL = "$1$5$8$14,$3$6$9$15,$4$7$10$16,$11$17,$12$18,$13$19,$20"
 _EXCEL_EPOCH = date(1899, 12, 30)
 
 
-def _date_time_parts(col: Column) -> list[Column]:
-    parts = F.split(F.regexp_replace(col, _DATE_TIME_RE, _DATE_TIME_REPL), ",")
-    return [F.get(parts, i) for i in range(7)]
-
-
-def _int(text: Column) -> Column:
-    return text.try_cast("int")  # "" -> null; the regex has proved everything else is digits
+def _date_time(col: Column, fn) -> Column:
+    """fn(y, m, d, hh, mi, ss, serial): ints (0 when absent) and the serial-day text ("" when absent)."""
+    parts = F.split(F.regexp_replace(col, _DATE_TIME_RE, _DATE_TIME_REPL), ",")  # one regex pass (CSE)
+    names = ("y", "m", "d", "hh", "mi", "ss")
+    values = {k: _number(F.get(parts, i)) for i, k in enumerate(names)}
+    return _let(fn, **values, serial=F.get(parts, len(names)))
 
 
 def _time_ok(hh: Column, mi: Column, ss: Column) -> Column:
-    # make_timestamp would roll second 60 over into the next minute; a missing part is 0
-    zero = F.lit(0)
-    return (
-        F.coalesce(_int(hh), zero).between(0, 23)
-        & F.coalesce(_int(mi), zero).between(0, 59)
-        & F.coalesce(_int(ss), zero).between(0, 59)
-    )
+    # make_timestamp would roll second 60 over into the next minute
+    return hh.between(0, 23) & mi.between(0, 59) & ss.between(0, 59)
 
 
 def parse_date(col: Column) -> Column:
     """Date from any accepted form (a valid time after it is ignored) or an Excel serial day; else null."""
-    y, m, d, hh, mi, ss, serial = _date_time_parts(col)
-    # year 0000 is no real date (and no Python date either)
-    ok = _time_ok(hh, mi, ss) & (y != "0000")
-    calendar = F.when(ok, F.try_to_date(F.concat_ws("-", y, m, d), "y-M-d"))
-    return F.when(serial != "", F.date_add(F.lit(_EXCEL_EPOCH), _int(serial))).otherwise(calendar)
+
+    def build(y, m, d, hh, mi, ss, serial):
+        calendar = F.when(_time_ok(hh, mi, ss), _real_date(y, m, d))
+        return F.when(serial != "", F.date_add(F.lit(_EXCEL_EPOCH), _number(serial))).otherwise(calendar)
+
+    return _date_time(col, build)
 
 
 def parse_timestamp(col: Column) -> Column:
-    """Timestamp (session time zone) from a date form plus optional time, or YYYYMMDDHHMMSS; null otherwise."""
-    y, m, d, hh, mi, ss, serial = _date_time_parts(col)
-    zero = F.lit(0)
-    ts = F.try_make_timestamp(
-        _int(y), _int(m), _int(d), F.coalesce(_int(hh), zero), F.coalesce(_int(mi), zero), F.coalesce(_int(ss), zero)
-    )
-    return F.when((serial == "") & (y != "0000") & _time_ok(hh, mi, ss), ts)
+    """Timestamp (session time zone): a date form with an optional time, or YYYYMMDDHHMMSS; else null."""
+
+    def build(y, m, d, hh, mi, ss, serial):
+        ok = (serial == "") & _time_ok(hh, mi, ss) & _real_date(y, m, d).isNotNull()
+        return F.try_make_timestamp(F.when(ok, y), m, d, hh, mi, ss)  # checked first: never raises inside
+
+    return _date_time(col, build)
 
 
 # optional sign, digits with optional "," thousands separators, optional fraction
@@ -336,29 +412,37 @@ def parse_money(col: Column, unit: str) -> Column:
     if unit not in MONEY_UNITS:
         raise ValueError(f"money unit must be one of {', '.join(MONEY_UNITS)}, not {unit!r}")
     target = MONEY_UNITS[unit]
-    parts = F.split(F.regexp_replace(col, _MONEY_RE, "$1|$2$3"), r"\|")
-    number = F.translate(F.get(parts, 0), ",", "").try_cast("decimal(28,10)")
-    word = F.get(parts, 1)
 
-    written = F.when(word == "", F.lit(target))  # no unit: already in the registration's unit
-    for prefix, factor in _MONEY_MULTIPLIERS.items():
-        written = written.when(word.startswith(prefix), F.lit(factor))
-    written = written.otherwise(F.lit(1))
+    def money(p):
+        digits = F.translate(F.get(p, 0), ",", "")
+        number = F.when(digits != "", digits.try_cast("decimal(28,10)"))
+        word = F.get(p, 1)
 
-    # Exact scaling: multiply or divide by a power of ten, each branch cast on its own.
-    amount = F.when(written == target, number.try_cast(_MONEY_TYPE))
-    for factor in sorted({1, *MONEY_UNITS.values(), *_MONEY_MULTIPLIERS.values()} - {target}):
-        scaled = (
-            number * F.lit(Decimal(factor // target)) if factor > target else number / F.lit(Decimal(target // factor))
+        written = F.when(word == "", F.lit(target))  # no unit: already in the registration's unit
+        for prefix, factor in _MONEY_MULTIPLIERS.items():
+            written = written.when(word.startswith(prefix), F.lit(factor))
+        written = written.otherwise(F.lit(1))
+
+        # Exact scaling: multiply or divide by a power of ten, each branch cast on its own.
+        amount = F.when(written == target, number.try_cast(_MONEY_TYPE))
+        for factor in sorted({1, *MONEY_UNITS.values(), *_MONEY_MULTIPLIERS.values()} - {target}):
+            if factor > target:
+                scaled = number * F.lit(Decimal(factor // target))
+            else:
+                scaled = number / F.lit(Decimal(target // factor))
+            amount = amount.when(written == factor, scaled.try_cast(_MONEY_TYPE))
+
+        currency = None
+        for cur_word, code in _CURRENCIES:
+            hit = word.contains(cur_word)
+            currency = F.when(hit, code) if currency is None else currency.when(hit, code)
+        return _let(
+            lambda a, c: F.when(a.isNotNull(), F.struct(a.alias("amount"), c.alias("currency"))),
+            a=amount,
+            c=currency.otherwise("CNY"),
         )
-        amount = amount.when(written == factor, scaled.try_cast(_MONEY_TYPE))
 
-    currency = None
-    for cur_word, code in _CURRENCIES:
-        hit = word.contains(cur_word)
-        currency = F.when(hit, code) if currency is None else currency.when(hit, code)
-    currency = currency.otherwise("CNY")
-    return F.when(amount.isNotNull(), F.struct(amount.alias("amount"), currency.alias("currency")))
+    return _let(money, p=F.split(F.regexp_replace(col, _MONEY_RE, "$1|$2$3"), r"\|"))
 
 
 def codelist_value(col: Column, codes: dict[str, str]) -> Column:
