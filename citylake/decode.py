@@ -96,6 +96,10 @@ def map_header(reg: Registration, header: list[str], info: DecodeInfo) -> dict[s
         if name not in positions:
             positions[name] = idx
             info.mapped[text] = name
+    if not positions:
+        raise DecodeError(
+            "no_known_columns", "表头中没有任何已登记的字段", "no column of the header matches a registered field"
+        )
     info.header = list(header)
     info.missing_fields = [f.name for f in reg.fields if f.name not in positions]
     info.missing_required = [f.name for f in reg.fields if f.required and f.name not in positions]
@@ -169,10 +173,6 @@ def _decode_csv(lake: Lake, raw_rel: str, reg: Registration, sink_factory) -> De
         if header is None:
             raise DecodeError("empty_file", "文件没有表头和数据", "the file has no header and no rows")
         positions = map_header(reg, header, info)
-        if not positions:
-            raise DecodeError(
-                "no_known_columns", "表头中没有任何已登记的字段", "no column of the header matches a registered field"
-            )
         sink = sink_factory(info)
         width = len(header)
         for lineno, line in lines:
@@ -259,10 +259,6 @@ def _decode_xlsx(lake: Lake, raw_rel: str, reg: Registration, sink_factory) -> D
         while header and not header[-1].strip():
             header.pop()
         positions = map_header(reg, header, info)
-        if not positions:
-            raise DecodeError(
-                "no_known_columns", "表头中没有任何已登记的字段", "no column of the header matches a registered field"
-            )
         sink = sink_factory(info)
         width = len(header)
         for rowno, values in rows:

@@ -336,3 +336,11 @@ def registrations_by_department(resources_dir: Path | str) -> dict[str, list[Reg
     for reg in load_registrations(resources_dir):
         out.setdefault(reg.department, []).append(reg)
     return out
+
+
+def find_registration(resources_dir: Path | str, resource: str) -> Registration:
+    """The registration of ``resource``; a LookupError lists the registered names."""
+    regs = {r.resource: r for r in load_registrations(resources_dir)}
+    if resource not in regs:
+        raise LookupError(f"unknown resource {resource!r}; registered: {', '.join(sorted(regs))}")
+    return regs[resource]

@@ -317,7 +317,7 @@ def conform_batches(spark: SparkSession, settings: Settings, reg: Registration,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from citylake.registry import load_registrations
+    from citylake.registry import find_registration
     from citylake.spark import get_session
 
     parser = argparse.ArgumentParser(description="Conform raw batches of one resource")
@@ -325,12 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", action="append", help="batch id (repeatable); default: all pending")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    regs = {r.resource: r for r in load_registrations(settings.resources_dir)}
-    if args.resource not in regs:
-        print(f"unknown resource {args.resource!r}; registered: {', '.join(sorted(regs))}", file=sys.stderr)
+    try:
+        reg = find_registration(settings.resources_dir, args.resource)
+    except LookupError as exc:
+        print(exc, file=sys.stderr)
         return 2
     spark = get_session(settings, f"citylake-conform-{args.resource}")
-    results = conform_batches(spark, settings, regs[args.resource], args.batch)
+    results = conform_batches(spark, settings, reg, args.batch)
     for r in results:
         print(f"{r.resource} {r.batch_id}: {r.status} received={r.received} standardized={r.standardized} "
               f"quarantined={r.quarantined} {r.reasons or ''} {r.error or ''}")

@@ -163,19 +163,20 @@ def _prune_versions(lake: Lake, reg: Registration, keep: set[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from citylake.registry import load_registrations
+    from citylake.registry import find_registration
     from citylake.spark import get_session
 
     parser = argparse.ArgumentParser(description="Merge promoted batches of one resource into curated")
     parser.add_argument("--resource", required=True)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    regs = {r.resource: r for r in load_registrations(settings.resources_dir)}
-    if args.resource not in regs:
-        print(f"unknown resource {args.resource!r}; registered: {', '.join(sorted(regs))}", file=sys.stderr)
+    try:
+        reg = find_registration(settings.resources_dir, args.resource)
+    except LookupError as exc:
+        print(exc, file=sys.stderr)
         return 2
     spark = get_session(settings, f"citylake-curate-{args.resource}")
-    r = curate_resource(spark, settings, regs[args.resource])
+    r = curate_resource(spark, settings, reg)
     print(f"{r.resource}: {r.status} rows={r.rows} version={r.version} batches={len(r.batches)}")
     return 0
 
