@@ -53,7 +53,11 @@ def get_session(settings: Settings, app_name: str = "citylake"):
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
+    builder = SparkSession.builder.appName(app_name)
+    # Under spark-submit the master (and deploy mode) come from its arguments, i.e. from the
+    # Airflow connection; setting it here would override them.
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        builder = builder.master(settings.spark_master)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
