@@ -67,3 +67,25 @@ def test_same_bytes_dropped_again_are_not_ingested_twice(s3_server, s3_settings,
     duplicate_receipts = [k for k in keys(liaison, RECEIPTS) if ".duplicate." in k]
     assert len(duplicate_receipts) == 2  # .json and .txt, readable by the liaison
     assert liaison.get_object(Bucket=BUCKET, Key=duplicate_receipts[0])["Body"].read()
+
+
+def test_liaison_drop_reaches_the_published_directory(s3_server, s3_settings, reg):
+    """Drop (liaison keys) → ingest → receipt the liaison can read → directory published from the S3 lake."""
+    from catalog.publish import publish
+
+    liaison = s3_server.client("liaison-scjg")
+    liaison.put_object(Bucket=BUCKET, Key=LANDING + "企业登记_20240502.csv", Body=EXPORT)
+    [outcome] = pipeline.ingest_resource(s3_settings, reg)
+    assert outcome.status == "ingested"
+    pipeline.write_receipts(s3_settings, reg)
+    receipt = liaison.get_object(Bucket=BUCKET, Key=f"{RECEIPTS}{outcome.batch_id}.json")["Body"].read()
+    assert outcome.sha256 in receipt.decode("utf-8")
+
+    result = publish(s3_settings)
+    facts = result.facts[reg.resource]
+    assert facts.batches_received == 1 and facts.last_received_at is not None
+    lake = Lake.from_settings(s3_settings)
+    import json
+
+    published = json.loads(lake.read_bytes("directory/directory.json"))
+    assert reg.name in json.dumps(published, ensure_ascii=False)
