@@ -30,9 +30,12 @@ def build_receipt(settings: Settings, reg: Registration, batch_id: str, *, lake:
     accepted = std["rows"] if std and qua else 0
     quarantined = qua["rows"] if std and qua else 0
     reasons = []
+    titles = {f.name: f.title for f in reg.fields}
     for text, count in sorted((qua or {}).get("reasons", {}).items(), key=lambda kv: -kv[1]):
         code, fld = split_reason(text)
-        reasons.append({"reason": text, "count": count, "zh": describe(text, "zh"), "en": describe(text, "en"),
+        # Liaisons know their columns by the Chinese title they export, not our field name.
+        zh = f"{REASONS[code][0]}（{titles.get(fld, fld)}）" if fld and code in REASONS else describe(text, "zh")
+        reasons.append({"reason": text, "count": count, "zh": zh, "en": describe(text, "en"),
                         "field": fld, "known": code in REASONS})
 
     error = None
