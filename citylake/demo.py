@@ -30,6 +30,7 @@ def run(args) -> int:
     settings.ensure_local_dirs()
     regs = load_registrations(settings.resources_dir)
     started = time.monotonic()
+    duplicates_before = {r.resource: resource_summary(settings, r)["duplicate_drops"] for r in regs}
     truth = generate(settings, [r for r in regs if r.source.kind == "file"], rows=args.rows, seed=args.seed)
     print(f"generated {len(truth['files'])} sample exports ({args.rows} rows each) into the landing zone")
 
@@ -44,6 +45,11 @@ def run(args) -> int:
             return 1
 
     summaries = [resource_summary(settings, r) for r in regs]
+    for s in summaries:
+        again = s["duplicate_drops"] - duplicates_before.get(s["resource"], 0)
+        if again:
+            print(f"{s['department']}/{s['resource']}: {again} drop(s) already ingested before — "
+                  f"recognised by checksum and not ingested again (see the .duplicate receipts)")
     if args.json:
         print(json.dumps(summaries, ensure_ascii=False, indent=2))
     else:
@@ -64,10 +70,7 @@ def _run_direct(settings: Settings, regs) -> None:
     for reg in regs:
         if reg.source.kind != "file":
             continue
-        run = run_resource(spark, settings, reg)
-        dupes = [o for o in run.ingested if o.status == "duplicate"]
-        if dupes:
-            print(f"{reg.resource}: {len(dupes)} drop(s) already ingested, not ingested again")
+        run_resource(spark, settings, reg)
     from catalog.publish import publish
 
     publish(settings, regs)

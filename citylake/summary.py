@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .lake import Lake, curated_dir, quarantine_dir, standardized_dir
+from .lake import Lake, curated_dir, quarantine_dir, receipts_dir, standardized_dir
 from .pipeline import COMMITTED, manifests, quality_result
 from .registry import Registration
 from .settings import Settings
@@ -30,6 +30,8 @@ def resource_summary(settings: Settings, reg: Registration) -> dict:
             checked += 1
             passed += bool(q.get("success"))
     cur = lake.read_json_or(f"{curated_dir(reg.resource)}/_CURRENT.json") or {}
+    duplicate_drops = sum(1 for f in lake.list_files(receipts_dir(reg.department, reg.resource))
+                          if f.name.endswith(".duplicate.json"))
     return {
         "department": reg.department,
         "resource": reg.resource,
@@ -44,6 +46,7 @@ def resource_summary(settings: Settings, reg: Registration) -> dict:
         "quality_checked": checked,
         "curated": cur.get("rows", 0),
         "curated_version": cur.get("version"),
+        "duplicate_drops": duplicate_drops,
     }
 
 
