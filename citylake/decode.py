@@ -215,11 +215,9 @@ def _cell_text(value) -> str | None:
     return str(value)
 
 
-def _guard_zip(lake: Lake, raw_rel: str) -> None:
-    with lake.open_read(raw_rel) as f:
-        data = io.BytesIO(f.read())
+def _guard_zip(data: bytes) -> None:
     try:
-        with zipfile.ZipFile(data) as zf:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
     except zipfile.BadZipFile:
         raise DecodeError("not_a_workbook", "文件不是有效的 XLSX 工作簿", "the file is not an XLSX workbook") from None
@@ -236,13 +234,13 @@ def _guard_zip(lake: Lake, raw_rel: str) -> None:
 def _decode_xlsx(lake: Lake, raw_rel: str, reg: Registration, sink_factory) -> DecodeInfo:
     import openpyxl
 
-    _guard_zip(lake, raw_rel)
+    data = lake.read_bytes(raw_rel)
+    _guard_zip(data)
     info = DecodeInfo(encoding=None)
-    with lake.open_read(raw_rel) as f:
-        try:
-            wb = openpyxl.load_workbook(io.BytesIO(f.read()), read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many types for broken workbooks
-            raise DecodeError("not_a_workbook", "文件不是有效的 XLSX 工作簿", f"not a readable workbook: {exc}") from None
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for broken workbooks
+        raise DecodeError("not_a_workbook", "文件不是有效的 XLSX 工作簿", f"not a readable workbook: {exc}") from None
     try:
         sheet_name = reg.source.sheet
         if sheet_name and sheet_name not in wb.sheetnames:

@@ -14,7 +14,7 @@ import posixpath
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import timezone
 
 from .lake import (
     Lake,
@@ -330,6 +330,3 @@ def write_receipts(
         out.append(receipt)
     return out
 
-
-def utc_from_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text)

@@ -26,7 +26,7 @@ from citylake.decode import DecodeError, decode_to_parquet
 from citylake.identifiers import CHECKERS
 from citylake.lake import Lake, now_utc, quarantine_dir, staging_dir, standardized_dir
 from citylake.pipeline import COMMITTED, manifest_for, pending_batches
-from citylake.registry import MONEY_UNITS, FieldSpec, Registration
+from citylake.registry import FieldSpec, Registration
 from citylake.settings import Settings
 from jobs import expressions as X
 
@@ -317,20 +317,11 @@ def conform_batches(spark: SparkSession, settings: Settings, reg: Registration,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from citylake.registry import find_registration
-    from citylake.spark import get_session
+    from jobs.resource_job import start
 
     parser = argparse.ArgumentParser(description="Conform raw batches of one resource")
-    parser.add_argument("--resource", required=True)
     parser.add_argument("--batch", action="append", help="batch id (repeatable); default: all pending")
-    args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    try:
-        reg = find_registration(settings.resources_dir, args.resource)
-    except LookupError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    spark = get_session(settings, f"citylake-conform-{args.resource}")
+    args, settings, reg, spark = start(parser, argv, "conform")
     results = conform_batches(spark, settings, reg, args.batch)
     for r in results:
         print(f"{r.resource} {r.batch_id}: {r.status} received={r.received} standardized={r.standardized} "

@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 
 from citylake.lake import Lake, curated_dir, now_utc, staging_dir, standardized_dir
 from citylake.pipeline import promotable_batches
-from citylake.registry import FieldSpec, Registration
+from citylake.registry import Registration
 from citylake.settings import Settings
 
 CURRENT = "_CURRENT.json"
@@ -163,19 +163,10 @@ def _prune_versions(lake: Lake, reg: Registration, keep: set[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from citylake.registry import find_registration
-    from citylake.spark import get_session
+    from jobs.resource_job import start
 
     parser = argparse.ArgumentParser(description="Merge promoted batches of one resource into curated")
-    parser.add_argument("--resource", required=True)
-    args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    try:
-        reg = find_registration(settings.resources_dir, args.resource)
-    except LookupError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    spark = get_session(settings, f"citylake-curate-{args.resource}")
+    args, settings, reg, spark = start(parser, argv, "curate")
     r = curate_resource(spark, settings, reg)
     print(f"{r.resource}: {r.status} rows={r.rows} version={r.version} batches={len(r.batches)}")
     return 0

