@@ -1,4 +1,4 @@
-"""Benchmark: generate exports, then time ingest, decode+conform, check and curate per resource.
+"""Benchmark: generate exports, then time each step of the chain per resource.
 
     .venv/bin/python scripts/bench_conform.py [--rows 100000] [--resource R]
 
@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from citylake import pipeline  # noqa: E402
-from citylake.generate import generate  # noqa: E402
-from citylake.registry import load_registrations  # noqa: E402
-from citylake.settings import Settings  # noqa: E402
-from citylake.spark import get_session  # noqa: E402
+from citylake.core.registry import load_registrations
+from citylake.core.settings import Settings
+from citylake.core.spark import get_session
+from citylake.stages.chain import run_resource
+from citylake_dev.generate import generate
 
 
 def main() -> int:
@@ -43,22 +40,13 @@ def main() -> int:
     spark.range(1).count()
     print(f"spark start: {time.perf_counter() - t:.1f} s  (master {settings.spark_master})")
 
-    from jobs.conform import conform_batches
-    from jobs.curate import curate_resource
-
     print(f"{'resource':28} {'rows':>8} {'ingest s':>9} {'conform s':>10} {'rows/s':>9} {'check s':>8} {'curate s':>9}")
     for reg in regs:
-        t0 = time.perf_counter()
-        pipeline.ingest_resource(settings, reg)
-        t1 = time.perf_counter()
-        [res] = conform_batches(spark, settings, reg)
-        t2 = time.perf_counter()
-        pipeline.check_batches(settings, reg)
-        t3 = time.perf_counter()
-        curate_resource(spark, settings, reg)
-        t4 = time.perf_counter()
-        print(f"{reg.resource:28} {res.received:>8} {t1 - t0:>9.1f} {t2 - t1:>10.1f} {res.received / (t2 - t1):>9.0f} "
-              f"{t3 - t2:>8.1f} {t4 - t3:>9.1f}")
+        run = run_resource(spark, settings, reg, only=("ingest", "conform", "check", "curate"))
+        secs = {s.step: s.seconds for s in run.steps}
+        [res] = run.result("conform")
+        print(f"{reg.resource:28} {res.received:>8} {secs['ingest']:>9.1f} {secs['conform']:>10.1f} "
+              f"{res.received / secs['conform']:>9.0f} {secs['check']:>8.1f} {secs['curate']:>9.1f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the Python driver: {peak:.0f} MiB; lake at {home}")
     return 0

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from citylake.s3server import SeaweedServer, find_weed
-from citylake.settings import REPO_ROOT, Settings
+from citylake_dev.s3server import SeaweedServer, find_weed
+from citylake.core.settings import REPO_ROOT, Settings
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def settings(tmp_path: Path) -> Settings:
         lake_uri=(home / "lake").as_uri(),
         directory_url=f"sqlite:///{home / 'directory' / 'directory.db'}",
         spark_master="local[2]",
-        resources_dir=REPO_ROOT / "catalog" / "resources",
+        resources_dir=REPO_ROOT / "registrations",
     )
     s.ensure_local_dirs()
     return s
@@ -44,7 +44,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def spark():
     """The jobs' own Spark configuration (citylake.spark), on two local cores."""
-    from citylake.spark import get_session
+    from citylake.core.spark import get_session
 
     os.environ.setdefault("CITYLAKE_SHUFFLE_PARTITIONS", "2")
     session = get_session(Settings.from_env(spark_master="local[2]"), "citylake-tests")

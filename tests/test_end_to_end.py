@@ -3,23 +3,25 @@ reason the generator recorded, nothing is lost, and a second run changes nothing
 
 import pytest
 
-from citylake.generate import generate
-from citylake.lake import Lake, curated_dir, quarantine_dir, standardized_dir
-from citylake.pipeline import COMMITTED, manifests
-from citylake.registry import load_registrations
-from citylake.runner import run_resource
+from citylake.core import zones
+from citylake.core.lake import Lake
+from citylake.core.ledger import Ledger
+from citylake.core.registry import load_registrations
+from citylake.core.zones import curated_dir, quarantine_dir, standardized_dir
+from citylake.stages.chain import run_resource
+from citylake_dev.generate import generate
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def chain(spark, tmp_path_factory):
-    from citylake.settings import REPO_ROOT, Settings
+    from citylake.core.settings import REPO_ROOT, Settings
 
     home = tmp_path_factory.mktemp("e2e")
     settings = Settings.from_env(home=home, lake_uri=(home / "lake").as_uri(),
                                  directory_url=f"sqlite:///{home / 'directory' / 'directory.db'}",
-                                 spark_master="local[2]", resources_dir=REPO_ROOT / "catalog" / "resources")
+                                 spark_master="local[2]", resources_dir=REPO_ROOT / "registrations")
     settings.ensure_local_dirs()
     regs = [r for r in load_registrations(settings.resources_dir) if r.source.kind == "file"]
     truth = generate(settings, regs, rows=300, seed=7)
@@ -32,13 +34,13 @@ def test_every_generated_file_is_accounted_for_row_by_row(chain):
     lake = Lake.from_settings(settings)
     by_sha = {}
     for reg in regs:
-        for m in manifests(settings, reg, lake):
+        for m in Ledger.read(lake, reg).manifests():
             by_sha[m["sha256"]] = (reg, m)
     assert len(truth["files"]) >= len(regs)
     for path, expected in truth["files"].items():
         reg, m = by_sha[expected["sha256"]]
-        std = lake.read_json(f"{standardized_dir(reg.resource, m['batch_id'])}/{COMMITTED}")
-        qua = lake.read_json(f"{quarantine_dir(reg.resource, m['batch_id'])}/{COMMITTED}")
+        std = lake.read_json(zones.standardized_marker(reg.resource, m["batch_id"]))
+        qua = lake.read_json(zones.quarantine_marker(reg.resource, m["batch_id"]))
         assert std["rows"] + qua["rows"] == expected["rows"], path
         assert qua["reasons"] == expected["bad"], path
         assert qua["rows"] == sum(expected["bad"].values()), f"{path}: one reason per bad row"
@@ -48,7 +50,7 @@ def test_quarantine_keeps_original_values(spark, chain):
     settings, regs, _, _ = chain
     lake = Lake.from_settings(settings)
     reg = next(r for r in regs if r.resource == "enterprise_registration")
-    [m] = manifests(settings, reg, lake)
+    [m] = Ledger.read(lake, reg).manifests()
     bad = spark.read.parquet(lake.spark_uri(quarantine_dir(reg.resource, m["batch_id"])))
     assert {"uscc", "enterprise_name", "_reasons", "_raw_line", "_source_row"} <= set(bad.columns)
     sample = bad.filter("array_contains(_reasons, 'uscc_check:uscc')").first()
@@ -59,12 +61,12 @@ def test_curated_receipts_and_standardized_types(spark, chain):
     settings, regs, _, first = chain
     lake = Lake.from_settings(settings)
     for reg in regs:
-        assert first[reg.resource].curated.status == "curated", reg.resource
-        assert lake.read_json(f"{curated_dir(reg.resource)}/_CURRENT.json")["rows"] > 0
+        assert first[reg.resource].result("curate").status == "curated", reg.resource
+        assert lake.read_json(zones.curated_pointer(reg.resource))["rows"] > 0
         receipts = [f for f in lake.list_files(f"receipts/{reg.department}/{reg.resource}") if f.name.endswith(".txt")]
         assert receipts, reg.resource
     ent = next(r for r in regs if r.resource == "enterprise_registration")
-    [m] = manifests(settings, ent, lake)
+    [m] = Ledger.read(lake, ent).manifests()
     std = spark.read.parquet(lake.spark_uri(standardized_dir(ent.resource, m["batch_id"])))
     types = dict(std.dtypes)
     assert types["established_on"] == "date" and types["registered_capital"].startswith("decimal")
@@ -76,7 +78,8 @@ def test_second_run_on_the_same_drops_changes_nothing(spark, chain):
     generate(settings, regs, rows=300, seed=7)  # the same bytes dropped again
     for reg in regs:
         again = run_resource(spark, settings, reg)
-        assert again.ingested and all(o.status == "duplicate" for o in again.ingested), reg.resource
-        assert again.conformed == []
-        assert again.curated.status == "unchanged"
-        assert again.curated.rows == first[reg.resource].curated.rows
+        ingested = again.result("ingest")
+        assert ingested and all(o.status == "duplicate" for o in ingested), reg.resource
+        assert again.result("conform") == []
+        assert again.result("curate").status == "unchanged"
+        assert again.result("curate").rows == first[reg.resource].result("curate").rows

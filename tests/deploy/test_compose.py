@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from citylake import access
-from citylake.registry import load_registrations
-from citylake.settings import REPO_ROOT, Settings
-from citylake.spark import spark_conf
+from citylake.core import access
+from citylake.core.registry import load_registrations
+from citylake.core.settings import REPO_ROOT, Settings
+from citylake.core.spark import spark_conf
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
@@ -185,7 +185,7 @@ def test_project_environment(compose_static):
 
 def test_every_sql_source_has_a_connection(compose_static):
     env = compose_static["services"]["airflow-scheduler"]["environment"]
-    for reg in load_registrations(REPO_ROOT / "catalog" / "resources"):
+    for reg in load_registrations(REPO_ROOT / "registrations"):
         if reg.source.kind == "sql":
             assert f"AIRFLOW_CONN_{reg.source.conn_id.upper()}" in env, reg.resource
 
@@ -212,8 +212,8 @@ def test_every_department_has_a_liaison_secret(compose_static):
     expected = {access.liaison_secret_env(d) for d in access.departments()}
     in_compose = {k for k in minio_env if k.startswith("CITYLAKE_LIAISON_")}
     in_example = {k for k in defined if k.startswith("CITYLAKE_LIAISON_")}
-    assert in_compose == expected, "minio-init environment vs departments (catalog/resources/<dept>)"
-    assert in_example == expected, ".env.example vs departments (catalog/resources/<dept>)"
+    assert in_compose == expected, "minio-init environment vs departments (registrations/<dept>)"
+    assert in_example == expected, ".env.example vs departments (registrations/<dept>)"
 
 
 def test_init_steps_are_mounted(compose_static):

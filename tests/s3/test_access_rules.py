@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from citylake import access
-from citylake.settings import REPO_ROOT
+from citylake.core import access
+from citylake.core.settings import REPO_ROOT
 
 MINIO_DIR = REPO_ROOT / "deploy" / "minio"
 REGENERATE = "out of date with citylake/access.py: run `.venv/bin/python -m citylake.access` and commit deploy/minio/"
 
 
 def test_departments_are_the_registration_folders():
-    expected = sorted(p.parent.name for p in (REPO_ROOT / "catalog" / "resources").glob("*/*.yaml"))
+    expected = sorted(p.parent.name for p in (REPO_ROOT / "registrations").glob("*/*.yaml"))
     assert access.departments() == sorted(set(expected))
     assert {"scjg", "gaj", "gjj", "zrzy", "sthj"} <= set(access.departments())
 

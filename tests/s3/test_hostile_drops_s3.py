@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from citylake import pipeline
-from citylake.lake import Lake
-from citylake.registry import load_registrations
+from citylake.core.ledger import Ledger
+from citylake.stages import ingest
+from citylake.stages.receipts import write_receipts
+from citylake.core.lake import Lake
+from citylake.core.registry import load_registrations
 
 BUCKET = "lake"
 LANDING = "landing/scjg/enterprise_registration/"
@@ -44,16 +46,16 @@ def test_hostile_drop_is_refused_kept_and_does_not_block(s3_server, s3_settings,
     listed = [o["Key"] for o in liaison.list_objects_v2(Bucket=BUCKET, Prefix=LANDING).get("Contents", [])]
     hostile_key = next(k for k in listed if not k.endswith("good.csv"))
 
-    outcomes = pipeline.ingest_resource(s3_settings, reg)
+    outcomes = ingest.ingest_resource(s3_settings, reg)
     by_status = {o.status: o for o in outcomes}
     assert set(by_status) == {"rejected", "ingested"}, outcomes
     assert by_status["rejected"].reason == reason
     lake = Lake.from_settings(s3_settings)
-    bad_manifest = pipeline.manifest_for(s3_settings, reg, by_status["rejected"].batch_id, lake)
+    bad_manifest = Ledger.read(lake, reg).batch(by_status["rejected"].batch_id).manifest
     assert lake.read_bytes(bad_manifest["raw_path"]) == body, "the refused bytes are kept in raw"
     assert bad_manifest["raw_path"].startswith("raw/scjg/enterprise_registration/")
-    assert pipeline.pending_batches(s3_settings, reg, "conform") == [by_status["ingested"].batch_id]
-    receipts = {r["batch_id"]: r for r in pipeline.write_receipts(s3_settings, reg)}
+    assert Ledger.read(s3_settings, reg).pending("conform") == [by_status["ingested"].batch_id]
+    receipts = {r["batch_id"]: r for r in write_receipts(s3_settings, reg)}
     assert receipts[by_status["rejected"].batch_id]["error"]["code"] == reason
     remaining = [o["Key"] for o in liaison.list_objects_v2(Bucket=BUCKET, Prefix=LANDING).get("Contents", [])]
     assert hostile_key not in remaining and not [k for k in remaining if not k.endswith("/")]

@@ -16,7 +16,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from citylake import access
+from citylake.core import access
 
 BUCKET = "lake"
 ME = "scjg"

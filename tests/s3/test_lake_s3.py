@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from citylake.lake import Lake
-from citylake.settings import Settings
+from citylake.core.lake import Lake
+from citylake.core.settings import Settings
 
 
 @pytest.fixture(params=["file", "s3", "s3-prefix"])

@@ -10,9 +10,11 @@ import hashlib
 
 import pytest
 
-from citylake import pipeline
-from citylake.lake import Lake
-from citylake.registry import load_registrations
+from citylake.core.ledger import Ledger
+from citylake.stages import ingest
+from citylake.stages.receipts import write_receipts
+from citylake.core.lake import Lake
+from citylake.core.registry import load_registrations
 
 BUCKET = "lake"
 LANDING = "landing/scjg/enterprise_registration/"
@@ -34,20 +36,20 @@ def test_liaison_drop_is_ingested_and_receipted(s3_server, s3_settings, reg):
     liaison.put_object(Bucket=BUCKET, Key=LANDING + "企业登记_20240501.csv", Body=EXPORT)
     liaison.put_object(Bucket=BUCKET, Key=LANDING + "empty.csv", Body=b"")
 
-    outcomes = {o.landing_path.rsplit("/", 1)[1]: o for o in pipeline.ingest_resource(s3_settings, reg)}
+    outcomes = {o.landing_path.rsplit("/", 1)[1]: o for o in ingest.ingest_resource(s3_settings, reg)}
     good, empty = outcomes["企业登记_20240501.csv"], outcomes["empty.csv"]
     assert good.status == "ingested" and good.sha256 == hashlib.sha256(EXPORT).hexdigest() and good.size == len(EXPORT)
     assert empty.status == "rejected" and empty.reason == "empty_file"
 
     lake = Lake.from_settings(s3_settings)
-    manifest = pipeline.manifest_for(s3_settings, reg, good.batch_id, lake)
+    manifest = Ledger.read(lake, reg).batch(good.batch_id).manifest
     assert manifest["sha256"] == good.sha256 and manifest["status"] == "ingested"
     assert lake.read_bytes(manifest["raw_path"]) == EXPORT  # original bytes in raw
-    assert lake.read_bytes(pipeline.manifest_for(s3_settings, reg, empty.batch_id, lake)["raw_path"]) == b""
+    assert lake.read_bytes(Ledger.read(lake, reg).batch(empty.batch_id).manifest["raw_path"]) == b""
     # landing is emptied (only a folder marker may remain), as the liaison sees it
     assert [k for k in keys(liaison, "landing/scjg/") if not k.endswith("/")] == []
 
-    receipts = pipeline.write_receipts(s3_settings, reg)
+    receipts = write_receipts(s3_settings, reg)
     assert {r["status"] for r in receipts} == {"rejected", "processing"}
     mine = keys(liaison, RECEIPTS)
     assert f"{RECEIPTS}{good.batch_id}.json" in mine and f"{RECEIPTS}{empty.batch_id}.txt" in mine
@@ -58,12 +60,12 @@ def test_liaison_drop_is_ingested_and_receipted(s3_server, s3_settings, reg):
 def test_same_bytes_dropped_again_are_not_ingested_twice(s3_server, s3_settings, reg):
     liaison = s3_server.client("liaison-scjg")
     liaison.put_object(Bucket=BUCKET, Key=LANDING + "first.csv", Body=EXPORT)
-    [first] = pipeline.ingest_resource(s3_settings, reg)
+    [first] = ingest.ingest_resource(s3_settings, reg)
     liaison.put_object(Bucket=BUCKET, Key=LANDING + "again.csv", Body=EXPORT)
-    [again] = pipeline.ingest_resource(s3_settings, reg)
+    [again] = ingest.ingest_resource(s3_settings, reg)
     assert (first.status, again.status) == ("ingested", "duplicate")
     assert again.batch_id == first.batch_id
-    assert len(pipeline.manifests(s3_settings, reg)) == 1
+    assert len(Ledger.read(s3_settings, reg).manifests()) == 1
     duplicate_receipts = [k for k in keys(liaison, RECEIPTS) if ".duplicate." in k]
     assert len(duplicate_receipts) == 2  # .json and .txt, readable by the liaison
     assert liaison.get_object(Bucket=BUCKET, Key=duplicate_receipts[0])["Body"].read()
@@ -71,13 +73,13 @@ def test_same_bytes_dropped_again_are_not_ingested_twice(s3_server, s3_settings,
 
 def test_liaison_drop_reaches_the_published_directory(s3_server, s3_settings, reg):
     """Drop (liaison keys) → ingest → receipt the liaison can read → directory published from the S3 lake."""
-    from catalog.publish import publish
+    from citylake.stages.publish.publish import publish
 
     liaison = s3_server.client("liaison-scjg")
     liaison.put_object(Bucket=BUCKET, Key=LANDING + "企业登记_20240502.csv", Body=EXPORT)
-    [outcome] = pipeline.ingest_resource(s3_settings, reg)
+    [outcome] = ingest.ingest_resource(s3_settings, reg)
     assert outcome.status == "ingested"
-    pipeline.write_receipts(s3_settings, reg)
+    write_receipts(s3_settings, reg)
     receipt = liaison.get_object(Bucket=BUCKET, Key=f"{RECEIPTS}{outcome.batch_id}.json")["Body"].read()
     assert outcome.sha256 in receipt.decode("utf-8")
 

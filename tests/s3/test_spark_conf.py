@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from citylake.lake import Lake
-from citylake.settings import S3Options, Settings
-from citylake.spark import spark_conf
+from citylake.core.lake import Lake
+from citylake.core.settings import S3Options, Settings
+from citylake.core.spark import spark_conf
 
 S3A = "spark.hadoop.fs.s3a."
 

@@ -1,0 +1,224 @@
+"""The batch ledger: where every batch of a resource stands, read from the lake in one pass.
+
+Every stage, the receipts, the demo summary, freshness and the directory facts ask the ledger;
+none of them reads a marker file itself. A ledger is a snapshot: it lists each zone of the
+resource once (raw, standardized, quarantine, quality, receipts) and reads the small marker files
+it finds, so its cost grows with the number of batches, not with its square, and on S3 it costs a
+handful of LIST requests plus one GET per marker. Build a new one after a stage has written.
+
+A batch moves through these states (:attr:`BatchState.status`)::
+
+    ingested ─conform─▶ conformed ─check─▶ passed ─curate─▶ curated
+        │                                   └──▶ blocked (failed the quality gate)
+        ├──▶ failed (the whole file could not be decoded)
+    rejected (refused at ingest: name, size or type)
+
+and, independently, ``receipted`` once the liaison's receipt is written.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from citylake.core import zones
+from citylake.core.lake import Lake
+from citylake.core.registry import Registration
+from citylake.core.settings import Settings
+
+STAGES_WITH_PENDING = ("conform", "check", "curate", "receipt")
+
+
+@dataclass(frozen=True)
+class BatchState:
+    batch_id: str
+    manifest: dict
+    standardized: dict | None = None  # the standardized _COMMITTED marker
+    quarantine: dict | None = None  # the quarantine _COMMITTED marker
+    failure: dict | None = None  # conform refused the whole file
+    quality: dict | None = None  # the quality gate's summary marker
+    receipted: bool = False
+    curated: bool = False  # merged into the current curated version
+
+    @property
+    def ingested(self) -> bool:
+        return self.manifest.get("status") == "ingested"
+
+    @property
+    def conformed(self) -> bool:
+        return self.standardized is not None and self.quarantine is not None
+
+    @property
+    def checked(self) -> bool:
+        return self.quality is not None
+
+    @property
+    def passed(self) -> bool:
+        return self.conformed and bool(self.quality and self.quality.get("success"))
+
+    @property
+    def status(self) -> str:
+        if not self.ingested:
+            return "rejected"
+        if self.failure:
+            return "failed"
+        if not self.conformed:
+            return "ingested"
+        if not self.checked:
+            return "conformed"
+        if not self.passed:
+            return "blocked"
+        return "curated" if self.curated else "passed"
+
+    @property
+    def received_at(self) -> str:
+        return self.manifest.get("received_at", "")
+
+    @property
+    def rows_accepted(self) -> int:
+        return int(self.standardized["rows"]) if self.conformed else 0
+
+    @property
+    def rows_quarantined(self) -> int:
+        return int(self.quarantine["rows"]) if self.conformed else 0
+
+    @property
+    def quarantine_reasons(self) -> dict[str, int]:
+        return dict((self.quarantine or {}).get("reasons", {})) if self.conformed else {}
+
+
+@dataclass
+class Ledger:
+    resource: Registration
+    batches: list[BatchState] = field(default_factory=list)  # oldest first
+    curated: dict | None = None  # the curated pointer
+    duplicate_drops: int = 0
+    index_entries: int = 0  # checksums already ingested (raw/_index)
+
+    # ---- reading ------------------------------------------------------------------------------
+    @classmethod
+    def read(cls, source: Settings | Lake, reg: Registration) -> "Ledger":
+        lake = source if isinstance(source, Lake) else Lake.from_settings(source)
+        res, dept = reg.resource, reg.department
+
+        manifests, index_entries = [], 0
+        index_prefix = zones.raw_index_dir(dept, res) + "/"
+        for f in lake.list_files(zones.raw_dir(dept, res)):
+            if f.name == zones.MANIFEST and zones.batch_of(f.path):
+                manifests.append(lake.read_json(f.path))
+            elif f.path.startswith(index_prefix):
+                index_entries += 1
+        manifests.sort(key=lambda m: (m["received_at"], m["batch_id"]))
+
+        std = _markers(lake, zones.standardized_root(res), zones.COMMITTED)
+        qua = _markers(lake, zones.quarantine_root(res), zones.COMMITTED)
+        failed = _markers(lake, zones.quarantine_root(res), zones.FAILED)
+        quality = _markers(lake, zones.quality_root(res), zones.CHECKED)
+        receipted, duplicates = set(), 0
+        for f in lake.list_files(zones.receipts_dir(dept, res), recursive=False):
+            if zones.is_duplicate_receipt(f.name):
+                duplicates += 1
+            elif f.name.endswith(".json"):
+                receipted.add(f.name[: -len(".json")])
+        current = lake.read_json_or(zones.curated_pointer(res))
+        if current and not lake.exists(current.get("path", "")):
+            current = None  # a pointer whose version is gone is no curated state at all
+        in_curated = set((current or {}).get("batches", []))
+
+        batches = [
+            BatchState(
+                batch_id=(b := m["batch_id"]),
+                manifest=m,
+                standardized=std.get(b),
+                quarantine=qua.get(b),
+                failure=failed.get(b),
+                quality=quality.get(b),
+                receipted=b in receipted,
+                curated=b in in_curated,
+            )
+            for m in manifests
+        ]
+        return cls(reg, batches, current, duplicates, index_entries)
+
+    # ---- questions ---------------------------------------------------------------------------
+    def batch(self, batch_id: str) -> BatchState:
+        for b in self.batches:
+            if b.batch_id == batch_id:
+                return b
+        raise LookupError(f"{self.resource.resource}: no raw batch {batch_id}")
+
+    def manifests(self) -> list[dict]:
+        """Every raw batch manifest, oldest first."""
+        return [b.manifest for b in self.batches]
+
+    def has(self, batch_id: str) -> bool:
+        return any(b.batch_id == batch_id for b in self.batches)
+
+    def promotable(self) -> list[str]:
+        """Conformed batches whose quality gate passed: the input of curate."""
+        return [b.batch_id for b in self.batches if b.passed]
+
+    def curate_pending(self) -> list[str]:
+        """Promotable batches not yet in the current curated version; empty when curate has nothing
+        to do. When a batch has left the promotable set, every promotable batch is returned, since
+        curated must then be recomputed even with nothing new."""
+        promotable = self.promotable()
+        done = set((self.curated or {}).get("batches", []))
+        if sorted(done) == sorted(promotable):
+            return []
+        return [b for b in promotable if b not in done] or promotable
+
+    def pending(self, stage: str) -> list[str]:
+        """Batches waiting for ``stage`` (conform | check | curate | receipt)."""
+        if stage == "conform":
+            return [b.batch_id for b in self.batches if b.ingested and not b.conformed and not b.failure]
+        if stage == "check":
+            return [b.batch_id for b in self.batches if b.conformed and not b.checked]
+        if stage == "curate":
+            return self.curate_pending()
+        if stage == "receipt":
+            return [b.batch_id for b in self.batches if not b.receipted]
+        raise ValueError(f"unknown stage {stage!r} (one of {', '.join(STAGES_WITH_PENDING)})")
+
+    def summary(self) -> dict:
+        """What the lake holds for this resource, in figures (the demo summary and `status`)."""
+        reasons: Counter = Counter()
+        received = standardized = quarantined = 0
+        for b in self.batches:
+            if b.conformed:
+                standardized += b.rows_accepted
+                quarantined += b.rows_quarantined
+                reasons.update(b.quarantine_reasons)
+        received = standardized + quarantined
+        checked = [b for b in self.batches if b.checked]
+        reg = self.resource
+        return {
+            "department": reg.department,
+            "resource": reg.resource,
+            "name": reg.name,
+            "batches": len(self.batches),
+            "rejected_files": sum(1 for b in self.batches if not b.ingested),
+            "received": received,
+            "standardized": standardized,
+            "quarantined": quarantined,
+            "reasons": dict(reasons.most_common()),
+            "quality_passed": sum(1 for b in checked if b.passed),
+            "quality_checked": len(checked),
+            "blocked": [b.batch_id for b in self.batches if b.status == "blocked"],
+            "curated": (self.curated or {}).get("rows", 0),
+            "curated_version": (self.curated or {}).get("version"),
+            "duplicate_drops": self.duplicate_drops,
+        }
+
+
+def _markers(lake: Lake, root: str, name: str) -> dict[str, dict]:
+    """batch id → content of each ``<root>/batch_id=<b>/<name>`` (one listing of ``root``)."""
+    out = {}
+    for f in lake.list_files(root):
+        if f.name == name:
+            batch = zones.batch_of(f.path[len(root) + 1:])
+            if batch:
+                marker = lake.read_json_or(f.path)
+                if marker is not None:
+                    out[batch] = marker
+    return out

@@ -1,0 +1,358 @@
+"""Resource registrations: ``registrations/<dept>/<resource>.yaml``.
+
+One registration drives everything (DESIGN.md): DAG tasks, the conform mapping,
+the baseline expectation suite and the directory entry. This module is the
+schema and the loader; a broken file fails with a message naming the file and
+the field.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Guideline data types (政务信息资源目录编制指南, element 8) for each field type.
+GUIDELINE_TYPES = {
+    "string": ("C", "字符型"),
+    "text": ("M", "备注型"),
+    "integer": ("I", "整型"),
+    "decimal": ("N", "数值型"),
+    "double": ("B", "双精度型"),
+    "money": ("Y", "货币型"),
+    "date": ("D", "日期型"),
+    "timestamp": ("T", "日期时间型"),
+    "boolean": ("L", "逻辑型"),
+}
+FIELD_TYPES = tuple(GUIDELINE_TYPES)
+CHECKS = ("uscc", "cn_id", "org_code", "division_code", "mobile", "codelist")
+CHECK_ALIASES = {"phone": "mobile"}
+SENSITIVITIES = ("public", "internal", "personal", "restricted")
+MASKS = ("cn_id", "mobile", "name", "address", "bank_account", "full")
+UPDATE_CYCLES = ("实时", "每日", "每周", "每月", "每季度", "每半年", "每年", "其他")
+SHARE_TYPES = ("无条件共享", "有条件共享", "不予共享")
+SHARE_METHOD_CATEGORIES = ("共享平台方式", "邮件方式", "介质方式")
+SHARE_METHOD_TYPES = ("数据库", "接口", "文件")
+FORMAT_CATEGORIES = ("电子文件", "电子表格", "数据库", "图形图像", "流媒体", "自描述格式", "服务接口", "其他")
+MONEY_UNITS = {"元": 1, "万元": 10_000, "亿元": 100_000_000}
+
+NAME_RE = r"^[a-z][a-z0-9_]{1,62}$"
+
+
+class RegistrationError(ValueError):
+    """A registration file is broken; the message names the file and the field."""
+
+    def __init__(self, path: Path | str, where: str, message: str):
+        self.path = str(path)
+        self.where = where
+        super().__init__(f"{path}: {where}: {message}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Strict):
+    name: Annotated[str, Field(pattern=NAME_RE)]
+    title: str
+    aliases: list[str] = []
+    type: Literal[FIELD_TYPES]  # type: ignore[valid-type]
+    length: int | None = None  # data length in bytes, for the directory
+    required: bool = False
+    unique: bool = False
+    check: Literal[CHECKS] | None = None  # type: ignore[valid-type]
+    codes: dict[str, str] | None = None  # codelist: code -> meaning
+    sensitivity: Literal[SENSITIVITIES] = "internal"  # type: ignore[valid-type]
+    mask: Literal[MASKS] | None = None  # type: ignore[valid-type]
+    unit: str | None = None  # money: 元 / 万元 / 亿元; numbers: free text such as μg/m³
+    min: float | None = None
+    max: float | None = None
+    # cn_id only: what to do with legacy 15-digit numbers
+    legacy15: Literal["quarantine", "convert"] = "quarantine"
+    description: str | None = None
+
+    @field_validator("check", mode="before")
+    @classmethod
+    def _check_alias(cls, value):
+        return CHECK_ALIASES.get(value, value)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.check == "codelist" and not self.codes:
+            raise ValueError("check 'codelist' needs a 'codes' mapping")
+        if self.codes and self.check != "codelist":
+            raise ValueError("'codes' is only used with check 'codelist'")
+        if self.type == "money" and self.unit not in MONEY_UNITS:
+            raise ValueError(f"money field needs unit one of {sorted(MONEY_UNITS)}")
+        if self.sensitivity == "personal" and self.effective_mask is None:
+            raise ValueError("personal field needs a 'mask' (cn_id, mobile, name, address, bank_account, full)")
+        return self
+
+    @property
+    def effective_mask(self) -> str | None:
+        if self.mask:
+            return self.mask
+        if self.sensitivity != "personal":
+            return None
+        return {"cn_id": "cn_id", "mobile": "mobile"}.get(self.check or "")
+
+    @property
+    def headers(self) -> list[str]:
+        """Every header spelling that maps to this field (title first)."""
+        seen, out = set(), []
+        for h in [self.title, self.name, *self.aliases]:
+            if h not in seen:
+                seen.add(h)
+                out.append(h)
+        return out
+
+    @property
+    def guideline_type(self) -> tuple[str, str]:
+        return GUIDELINE_TYPES[self.type]
+
+
+class Classification(_Strict):
+    category: Annotated[str, Field(pattern=r"^[1-3]$")]  # 类
+    item: Annotated[str, Field(pattern=r"^\d{2}$")]  # 项
+    catalog: Annotated[str, Field(pattern=r"^\d{3}$")]  # 目
+    detail: Annotated[str, Field(pattern=r"^\d{0,6}$")] = ""  # 细目 (variable length by province)
+    business: str | None = None  # 关联业务事项
+
+    @property
+    def prefix(self) -> str:
+        """前段码: 类 + 项 + 目 + 细目."""
+        return f"{self.category}{self.item}{self.catalog}{self.detail}"
+
+
+class Provider(_Strict):
+    name: str
+    code: str  # 统一社会信用代码 of the organ, or a local organ code
+
+
+class FormatSpec(_Strict):
+    category: Literal[FORMAT_CATEGORIES]  # type: ignore[valid-type]
+    type: str
+    description: str | None = None  # 其他类型资源格式描述
+
+
+class ShareSpec(_Strict):
+    type: Literal[SHARE_TYPES]  # type: ignore[valid-type]
+    condition: str | None = None  # 有条件共享: condition; 不予共享: legal basis
+    method_category: Literal[SHARE_METHOD_CATEGORIES] = "共享平台方式"  # type: ignore[valid-type]
+    method_type: Literal[SHARE_METHOD_TYPES] = "接口"  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _condition(self):
+        if self.type != "无条件共享" and not self.condition:
+            what = "condition" if self.type == "有条件共享" else "legal basis"
+            raise ValueError(f"share type {self.type} must state its {what} in 'condition'")
+        return self
+
+
+class OpenSpec(_Strict):
+    is_open: bool = False
+    condition: str | None = None
+
+
+class FileSource(_Strict):
+    kind: Literal["file"] = "file"
+    format: Literal["csv", "xlsx", "json"]
+    pattern: str = "*"
+    # Declared; decoding still recognises a UTF-8 BOM and valid UTF-8, and uses this for the rest.
+    encoding: str = "utf-8"
+    sheet: str | None = None
+    delimiter: str = ","
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+
+class SqlSource(_Strict):
+    kind: Literal["sql"]
+    conn_id: str
+    table: str | None = None
+    query: str | None = None
+    watermark: str
+    format: Literal["csv"] = "csv"
+    encoding: str = "utf-8"
+    pattern: str = "*.csv"
+    delimiter: str = ","
+    sheet: None = None
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        if bool(self.table) == bool(self.query):
+            raise ValueError("a sql source names exactly one of 'table' or 'query'")
+        return self
+
+
+class QualitySpec(_Strict):
+    # A batch whose quarantine rate exceeds this is not promoted to curated.
+    max_quarantine_rate: float = 0.5
+    min_rows: int = 1
+
+
+class Registration(_Strict):
+    resource: Annotated[str, Field(pattern=NAME_RE)]
+    name: str
+    department: Annotated[str, Field(pattern=NAME_RE)]
+    department_name: str
+    provider: Provider
+    classification: Classification
+    summary: str
+    format: FormatSpec
+    update_cycle: Literal[UPDATE_CYCLES]  # type: ignore[valid-type]
+    share: ShareSpec
+    open: OpenSpec = OpenSpec()
+    related_codes: list[str] = []
+    publish_date: date | None = None
+    source: Annotated[FileSource | SqlSource, Field(discriminator="kind")]
+    key: list[str]
+    # Which version of a key wins in curated: the row from the most recently received
+    # batch, or (when set) the row with the greatest value of this field.
+    version_field: str | None = None
+    quality: QualitySpec = QualitySpec()
+    fields: list[FieldSpec]
+
+    @model_validator(mode="after")
+    def _fields(self):
+        names = [f.name for f in self.fields]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"[fields] duplicate field name(s): {', '.join(dupes)}")
+        if not self.key:
+            raise ValueError("[key] missing key: list the field(s) that identify a record")
+        for k in self.key:
+            if k not in names:
+                raise ValueError(f"[key] key field {k!r} is not among the fields")
+        if self.version_field and self.version_field not in names:
+            raise ValueError(f"[version_field] {self.version_field!r} is not among the fields")
+        headers: dict[str, str] = {}
+        for f in self.fields:
+            for h in f.headers:
+                norm = normalize_header(h)
+                if norm in headers and headers[norm] != f.name:
+                    raise ValueError(f"[fields ({f.name}).aliases] header {h!r} maps to both {headers[norm]!r} and {f.name!r}")
+                headers[norm] = f.name
+        return self
+
+    # ---- derived ---------------------------------------------------------------------
+    @property
+    def field_map(self) -> dict[str, FieldSpec]:
+        return {f.name: f for f in self.fields}
+
+    def header_map(self) -> dict[str, str]:
+        """normalized header spelling -> canonical field name."""
+        return {normalize_header(h): f.name for f in self.fields for h in f.headers}
+
+    @property
+    def key_fields(self) -> list[FieldSpec]:
+        fm = self.field_map
+        return [fm[k] for k in self.key]
+
+    @property
+    def asset_uri(self) -> str:
+        return f"citylake://curated/{self.resource}"
+
+
+_HEADER_SPACE = re.compile(r"[\s\u3000]+")
+
+
+def normalize_header(text: str) -> str:
+    """Header spellings differ in spaces, full-width brackets and case."""
+    text = text.strip().lstrip("\ufeff")
+    text = text.translate(str.maketrans("（）：", "():"))
+    return _HEADER_SPACE.sub("", text).lower()
+
+
+# ---- loading ---------------------------------------------------------------------------
+def _where(loc: tuple, raw: dict) -> str:
+    """Turn a pydantic error location into 'fields[3] (uscc).check'."""
+    parts: list[str] = []
+    node = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
+                name = node[item].get("name")
+                if name:
+                    label += f" ({name})"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            if item in ("file", "sql") and parts:  # discriminated-union tag
+                continue
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def load_registration(path: Path | str) -> Registration:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RegistrationError(path, "(yaml)", f"not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise RegistrationError(path, "(top level)", "a registration is a YAML mapping")
+    try:
+        reg = Registration.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+        where, msg = _where(err["loc"], raw), err["msg"]
+        # Whole-model checks name their own location as "[where] message".
+        tagged = re.match(r"^(?:Value error, )?\[(.+?)\] (.*)$", msg, re.S)
+        if tagged:
+            where = tagged.group(1) if where == "(top level)" else f"{where}.{tagged.group(1)}"
+            msg = tagged.group(2)
+        raise RegistrationError(path, where, msg + more) from None
+    if path.parent.name != reg.department:
+        raise RegistrationError(
+            path, "department", f"{reg.department!r} does not match its folder {path.parent.name!r}"
+        )
+    if path.stem != reg.resource:
+        raise RegistrationError(path, "resource", f"{reg.resource!r} does not match its file name {path.stem!r}")
+    return reg
+
+
+def load_registrations(resources_dir: Path | str) -> list[Registration]:
+    resources_dir = Path(resources_dir)
+    regs = [load_registration(p) for p in sorted(resources_dir.glob("*/*.yaml"))]
+    seen: dict[str, Registration] = {}
+    for reg in regs:
+        if reg.resource in seen:
+            raise RegistrationError(
+                resources_dir / reg.department / f"{reg.resource}.yaml",
+                "resource",
+                f"{reg.resource!r} is also registered by department {seen[reg.resource].department!r}",
+            )
+        seen[reg.resource] = reg
+    return regs
+
+
+def registrations_by_department(resources_dir: Path | str) -> dict[str, list[Registration]]:
+    out: dict[str, list[Registration]] = {}
+    for reg in load_registrations(resources_dir):
+        out.setdefault(reg.department, []).append(reg)
+    return out
+
+
+def find_registration(resources_dir: Path | str, resource: str) -> Registration:
+    """The registration of ``resource``; a LookupError lists the registered names."""
+    regs = {r.resource: r for r in load_registrations(resources_dir)}
+    if resource not in regs:
+        raise LookupError(f"unknown resource {resource!r}; registered: {', '.join(sorted(regs))}")
+    return regs[resource]

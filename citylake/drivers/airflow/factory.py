@@ -1,0 +1,362 @@
+"""DAG factories: registrations in, DAGs out. The files under ``dags/`` only call these.
+
+Department DAG ``citylake_<dept>`` — one task group per registered resource, one task per step of
+the chain (:mod:`citylake.stages.chain`, the single definition of the order)::
+
+    <res>.detect | <res>.extract → <res>.ingest → <res>.conform → <res>.check → <res>.curate → <res>.receipt
+                                                                                       \\→ watcher
+
+* ``detect`` (file drops) lists new landing files and batches waiting; ``extract`` (SQL sources)
+  pulls rows past the watermark into a landing file.
+* ``conform`` and ``curate`` are spark-submits of ``citylake/drivers/sparkjob.py`` through the Spark
+  provider (connection ``spark_default``), one submit per resource and run, covering every pending
+  batch; the other steps are Python tasks (:mod:`.tasks`).
+* Every step works on what is ready and is *skipped* when it has nothing to do. Steps after the
+  first run when their upstream is done, whatever its state: each takes only batches whose
+  previous step completed, so a batch that failed never moves on, while other batches do.
+* ``curate`` declares the resource's asset (``citylake://curated/<res>``); the publication DAG is
+  scheduled on those assets.
+* ``receipt`` always runs and writes the liaison's receipts; when a step failed, the failure
+  (step, batch, reason) goes into the receipts of the batches it stopped.
+* ``watcher`` fails the DAG run if any task failed (receipts go out either way).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, Asset, AssetAny, BaseHook, TaskGroup, TriggerRule, get_current_context, task
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+from citylake.core.registry import Registration, registrations_by_department
+from citylake.core.settings import Settings
+from citylake.drivers.airflow import FRESHNESS_DAG_ID, OWNER, PUBLICATION_DAG_ID, department_dag_id
+from citylake.drivers.airflow.operators import FAILURE_XCOM_KEY, StageSparkSubmitOperator
+from citylake.drivers.airflow.schedules import FRESHNESS_SCHEDULE, TIMEZONE, department_schedule, most_frequent_cycle
+from citylake.drivers.airflow.tasks import StageError, StageFailure
+from citylake.stages.chain import SPARK_STEPS, code_path, steps
+
+START_DATE = pendulum.datetime(2024, 1, 1, tz=TIMEZONE)
+
+
+def default_args(settings: Settings | None = None) -> dict:
+    """Owner and retries with exponential back-off (tunable for the embedded demo)."""
+    settings = settings or Settings.from_env()
+    return {
+        "owner": OWNER,
+        "retries": settings.airflow_retries,
+        "retry_delay": timedelta(seconds=settings.airflow_retry_delay_seconds),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+    }
+
+
+def _code(path: str) -> str:
+    repo_url = Settings.from_env().repo_url  # optional: link doc_md paths to a repository browser
+    return f"[`{path}`]({repo_url.rstrip('/')}/{path})" if repo_url else f"`{path}`"
+
+
+# ---- failures ---------------------------------------------------------------------------------------
+def _fail(context, failure: StageFailure, exc: BaseException):
+    """Record the failure for the receipt task and fail the task with a message naming it."""
+    context["ti"].xcom_push(key=FAILURE_XCOM_KEY, value=failure.as_dict())
+    raise AirflowException(failure.message) from exc
+
+
+def _run_stage(fn, *args):
+    context = get_current_context()
+    try:
+        return fn(*args)
+    except StageError as exc:
+        _fail(context, exc.failure, exc)
+
+
+# ---- department DAGs ----------------------------------------------------------------------------------
+def _resource_group(reg: Registration, watcher_upstream: list) -> TaskGroup:
+    """One task per step of the chain, wired in the chain's order."""
+    dept, res = reg.department, reg.resource
+    order = steps(reg)
+
+    with TaskGroup(group_id=res, tooltip=f"{reg.name}（{reg.update_cycle}）") as group:
+        builders = {
+            "extract": lambda: _extract_task(reg),
+            "detect": lambda: _detect_task(reg),
+            "ingest": lambda: _ingest_task(reg),
+            "conform": lambda: StageSparkSubmitOperator(
+                task_id="conform", stage="conform", department=dept, resource=res,
+                trigger_rule=TriggerRule.ALL_DONE,
+                doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} conform --resource {res}` on every "
+                f"pending batch: decode, map headers, cast, normalize, validate; good rows → standardized, "
+                f"the rest → quarantine. Code: {_code(code_path('conform'))}.",
+            ),
+            "check": lambda: _check_task(reg),
+            "curate": lambda: StageSparkSubmitOperator(
+                task_id="curate", stage="curate", department=dept, resource=res,
+                trigger_rule=TriggerRule.ALL_DONE,
+                outlets=[Asset(reg.asset_uri)],
+                doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} curate --resource {res}`: merge every "
+                f"promoted batch into curated by key ({', '.join(reg.key)}), mask personal fields, switch the "
+                f"curated version. Updates asset `{reg.asset_uri}`. Code: {_code(code_path('curate'))}.",
+            ),
+            "receipt": lambda: _receipt_task(reg, order),
+        }
+        assert set(order) <= set(builders), f"the chain has steps without a task: {set(order) - set(builders)}"
+        tasks = [builders[step]() for step in order]
+        for up, down in zip(tasks, tasks[1:]):
+            up >> down
+        watcher_upstream.extend(tasks)
+    return group
+
+
+def _extract_task(reg: Registration):
+    @task(task_id="extract", doc_md=f"Rows of `{reg.source.table or 'query'}` past the watermark "
+          f"`{reg.source.watermark}` (connection `{reg.source.conn_id}`) → one landing CSV. "
+          f"Code: {_code(code_path('extract'))}.")
+    def extract(department: str = reg.department, resource: str = reg.resource):
+        from citylake.drivers.airflow.tasks import load_reg, run_extract
+
+        settings = Settings.from_env()
+        reg_now = load_reg(settings, department, resource)
+        uri = BaseHook.get_connection(reg_now.source.conn_id).get_uri()
+        result = _run_stage(run_extract, settings, reg_now, uri)
+        if not result["rows"]:
+            raise AirflowSkipException(f"{resource}: no rows past watermark {result['watermark_before']!r}")
+        return result
+
+    return extract()
+
+
+def _detect_task(reg: Registration):
+    @task(task_id="detect", doc_md=f"New files in `landing/{reg.department}/{reg.resource}/` (pattern "
+          f"`{reg.source.pattern}`), and batches waiting at any step. Skipped when nothing waits. "
+          f"Code: {_code('citylake/drivers/airflow/tasks.py')} (`work_summary`).")
+    def detect(department: str = reg.department, resource: str = reg.resource):
+        from citylake.drivers.airflow.tasks import has_work, load_reg, work_summary
+
+        settings = Settings.from_env()
+        summary = work_summary(settings, load_reg(settings, department, resource))
+        if not has_work(summary):
+            raise AirflowSkipException(f"{resource}: no new landing files and no pending batches")
+        return summary
+
+    return detect()
+
+
+def _ingest_task(reg: Registration):
+    @task(task_id="ingest", trigger_rule=TriggerRule.ALL_DONE,
+          doc_md=f"Checksum, copy to raw with a manifest, refuse what cannot be a batch; a file whose bytes "
+          f"were already ingested is reported, not ingested again. Code: {_code(code_path('ingest'))}.")
+    def ingest(department: str = reg.department, resource: str = reg.resource):
+        from citylake.drivers.airflow.tasks import load_reg, run_ingest
+
+        settings = Settings.from_env()
+        summary = _run_stage(run_ingest, settings, load_reg(settings, department, resource))
+        if not any(summary[k] for k in ("ingested", "duplicate", "rejected")):
+            raise AirflowSkipException(f"{resource}: no landing files")
+        return summary
+
+    return ingest()
+
+
+def _check_task(reg: Registration):
+    @task(task_id="check", trigger_rule=TriggerRule.ALL_DONE,
+          doc_md=f"Great Expectations gate on each conformed batch; a batch failing a blocking "
+          f"expectation is not promoted (its receipt says so). Code: {_code(code_path('check'))}.")
+    def check(department: str = reg.department, resource: str = reg.resource):
+        from citylake.drivers.airflow.tasks import load_reg, pending_for, run_check
+
+        settings = Settings.from_env()
+        reg_now = load_reg(settings, department, resource)
+        if not pending_for(settings, reg_now, "check"):
+            raise AirflowSkipException(f"{resource}: no conformed batch waiting for the quality gate")
+        return _run_stage(run_check, settings, reg_now)
+
+    return check()
+
+
+def _receipt_task(reg: Registration, order: tuple[str, ...]):
+    @task(task_id="receipt", trigger_rule=TriggerRule.ALL_DONE, retries=1,
+          doc_md=f"The liaison's receipts under `receipts/{reg.department}/{reg.resource}/`, also when a step "
+          f"failed (then the receipt names the step, batch and reason). Code: {_code(code_path('receipt'))}.")
+    def receipt(department: str = reg.department, resource: str = reg.resource):
+        from citylake.drivers.airflow.tasks import load_reg, receipt_batches, run_receipts
+
+        context = get_current_context()
+        ti = context["ti"]
+        prefix = f"{resource}."
+        stage_ids = [prefix + s for s in order if s != "receipt"]
+        failures = [StageFailure.from_dict(v) for v in _pull_all(ti, stage_ids, FAILURE_XCOM_KEY)]
+        touched: list[str] = []
+        first_result = ti.xcom_pull(task_ids=stage_ids[0]) or {}
+        for ids in (first_result.get("pending") or {}).values():
+            touched.extend(ids)
+        touched.extend((ti.xcom_pull(task_ids=prefix + "ingest") or {}).get("batches", []))
+        settings = Settings.from_env()
+        reg_now = load_reg(settings, department, resource)
+        batch_ids = receipt_batches(settings, reg_now, touched)
+        if not batch_ids and not failures:
+            raise AirflowSkipException(f"{resource}: no batch needs a receipt")
+        return _run_stage(run_receipts, settings, reg_now, batch_ids, failures)
+
+    return receipt()
+
+
+def _pull_all(ti, task_ids: list[str], key: str) -> list[dict]:
+    out = []
+    for tid in task_ids:
+        value = ti.xcom_pull(task_ids=tid, key=key)
+        if isinstance(value, dict):
+            out.append(value)
+    return out
+
+
+def department_doc(department: str, regs: list[Registration]) -> str:
+    lines = [
+        f"# {regs[0].department_name}（`{department}`）",
+        "",
+        "Gathers this department's data resources into the lake: one task group per registration in "
+        f"`registrations/{department}/`. Adding a registration file adds its tasks; no DAG code changes.",
+        "",
+        "| resource | 名称 | 来源 | 更新周期 | asset |",
+        "|---|---|---|---|---|",
+    ]
+    for r in regs:
+        src = (f"SQL `{r.source.conn_id}` · `{r.source.table or 'query'}` · watermark `{r.source.watermark}`"
+               if r.source.kind == "sql" else f"file drop `{r.source.pattern}` ({r.source.format})")
+        lines.append(f"| `{r.resource}` | {r.name} | {src} | {r.update_cycle} | `{r.asset_uri}` |")
+    lines += [
+        "",
+        f"Schedule: the most frequent 更新周期 here ({most_frequent_cycle(r.update_cycle for r in regs)}), "
+        f"Beijing time. A task with nothing to do is skipped.",
+        "",
+        "Per resource, the chain's steps: `detect`/`extract` → `ingest` → `conform` → `check` → `curate` → `receipt`; "
+        "`watcher` fails the run when any task failed.",
+        "",
+        "Code run by the tasks (the chain: `citylake/stages/chain.py`):",
+        *[f"* {step} — {_code(code_path(step))}" + (" via `spark-submit citylake/drivers/sparkjob.py`"
+                                                     if step in SPARK_STEPS else "")
+          for step in ("extract", "detect", "ingest", "conform", "check", "curate", "receipt")],
+        f"* DAG wiring — {_code('citylake/drivers/airflow/factory.py')}; zones and markers — {_code('docs/zones.md')}",
+    ]
+    return "\n".join(lines)
+
+
+def build_department_dag(department: str, regs: list[Registration]) -> DAG:
+    regs = sorted(regs, key=lambda r: r.resource)
+    cycles = sorted({r.update_cycle for r in regs})
+    tags = ["citylake", "department", department, regs[0].department_name, *cycles]
+    if any(r.source.kind == "sql" for r in regs):
+        tags.append("sql-extract")
+    with DAG(
+        dag_id=department_dag_id(department),
+        description=f"{regs[0].department_name}: {', '.join(r.name for r in regs)}",
+        schedule=department_schedule(regs),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(),
+        tags=tags,
+        doc_md=department_doc(department, regs),
+        dagrun_timeout=timedelta(hours=6),
+    ) as dag:
+        upstream: list = []
+        for reg in regs:
+            _resource_group(reg, upstream)
+
+        @task(task_id="watcher", trigger_rule=TriggerRule.ONE_FAILED, retries=0,
+              doc_md="Fails the DAG run when any task failed; it runs only then. The failing task's "
+              "log names the resource, batch and reason.")
+        def watcher():
+            raise AirflowException("a stage failed in this run; see the failed task(s) of this run")
+
+        upstream >> watcher()
+    return dag
+
+
+def build_department_dags(settings: Settings | None = None) -> dict[str, DAG]:
+    settings = settings or Settings.from_env()
+    by_dept = registrations_by_department(settings.resources_dir)
+    return {department_dag_id(d): build_department_dag(d, regs) for d, regs in sorted(by_dept.items())}
+
+
+# ---- publication ------------------------------------------------------------------------------------
+def curated_assets(settings: Settings | None = None) -> list[Asset]:
+    settings = settings or Settings.from_env()
+    by_dept = registrations_by_department(settings.resources_dir)
+    return [Asset(r.asset_uri) for regs in by_dept.values() for r in sorted(regs, key=lambda r: r.resource)]
+
+
+def build_publication_dag(settings: Settings | None = None) -> DAG:
+    assets = curated_assets(settings)
+    with DAG(
+        dag_id=PUBLICATION_DAG_ID,
+        description="Publish the government data-resource directory (政务数据资源目录)",
+        schedule=AssetAny(*assets),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(),
+        tags=["citylake", "directory", "publication"],
+        doc_md="\n".join([
+            "# 政务数据资源目录发布 — directory publication",
+            "",
+            "Runs whenever any curated resource asset is updated (any of: "
+            + ", ".join(f"`{a.uri}`" for a in assets) + "), and on demand.",
+            "",
+            f"Task `publish` calls {_code('citylake/stages/publish/publish.py')} `publish(settings)`: directory entries with row "
+            "counts, freshness, quality and schema into the directory database, and the exports "
+            "(xlsx, json, csv, DCAT, site) under `$CITYLAKE_HOME/directory/`.",
+        ]),
+    ) as dag:
+        @task(task_id="publish", doc_md=f"Code: {_code('citylake/stages/publish/publish.py')} `publish()`.")
+        def publish():
+            from citylake.stages.publish.publish import publish as publish_directory
+
+            result = publish_directory(Settings.from_env())
+            return {
+                "version": getattr(result, "version", None),
+                "entries": len(getattr(result, "entries", []) or []),
+                "changes": len(getattr(result, "changes", []) or []),
+                "new_codes": list(getattr(result, "new_codes", []) or []),
+                "warnings": list(getattr(result, "warnings", []) or []),
+                "outputs": dict(getattr(result, "outputs", {}) or {}),
+            }
+
+        publish()
+    return dag
+
+
+# ---- freshness ----------------------------------------------------------------------------------------
+def build_freshness_dag() -> DAG:
+    with DAG(
+        dag_id=FRESHNESS_DAG_ID,
+        description="Daily freshness report: resources not updated within their 更新周期",
+        schedule=FRESHNESS_SCHEDULE,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(),
+        tags=["citylake", "directory", "freshness"],
+        doc_md="\n".join([
+            "# 数据资源更新及时性 — freshness",
+            "",
+            "Every morning compares each resource's last successful curated update "
+            "(the curated pointer's `updated_at`) with its 更新周期 and writes the report the centre "
+            "reads: `$CITYLAKE_HOME/directory/freshness.txt` (Chinese) and `freshness.json`, and "
+            "`directory/freshness.json` in the lake. Overdue resources are also marked in the directory "
+            "(the publisher applies the same rule).",
+            "",
+            f"Code: {_code('citylake/stages/freshness.py')} `write_freshness_report()`; the cycle → allowance "
+            "table is `citylake.stages.freshness.max_age()`.",
+        ]),
+    ) as dag:
+        @task(task_id="report", doc_md=f"Code: {_code('citylake/stages/freshness.py')}.")
+        def report():
+            from citylake.stages.freshness import write_freshness_report
+
+            rep = write_freshness_report(Settings.from_env())
+            return {"counts": rep["counts"], "overdue": rep["overdue"], "no_data": rep["no_data"]}
+
+        report()
+    return dag

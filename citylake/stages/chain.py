@@ -1,0 +1,126 @@
+"""The chain: the one definition of the order a resource's data goes through the stages.
+
+    detect | extract → ingest → conform → check → curate → receipt
+
+``citylake run``, the demo, the tests and the Airflow DAG factory all take the order from here;
+the DAG factory builds one task per step, in this order. A file-drop resource starts with
+``detect`` (what waits in landing and at each stage); a SQL source starts with ``extract`` (rows
+past the watermark into a landing file). The Spark steps (:data:`SPARK_STEPS`) need a Spark
+session; the rest are plain Python.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from citylake.core.ledger import Ledger
+from citylake.core.registry import Registration
+from citylake.core.settings import Settings
+
+FIRST_STEP = {"file": "detect", "sql": "extract"}
+AFTER_FIRST = ("ingest", "conform", "check", "curate", "receipt")
+SPARK_STEPS = frozenset({"conform", "curate"})
+ALL_STEPS = (*FIRST_STEP.values(), *AFTER_FIRST)
+
+# What each step runs (module, function): the DAG docs and the README point here.
+CODE = {
+    "detect": ("citylake.stages.ingest", "detect_new_files"),
+    "extract": ("citylake.stages.extract", "extract"),
+    "ingest": ("citylake.stages.ingest", "ingest_resource"),
+    "conform": ("citylake.stages.conform", "conform_batches"),
+    "check": ("citylake.stages.check", "check_batches"),
+    "curate": ("citylake.stages.curate", "curate_resource"),
+    "receipt": ("citylake.stages.receipts", "write_receipts"),
+}
+
+
+def steps(reg: Registration) -> tuple[str, ...]:
+    """The steps of ``reg``, in order."""
+    return (FIRST_STEP[reg.source.kind], *AFTER_FIRST)
+
+
+def code_path(step: str) -> str:
+    """The source file of a step, relative to the repository (for docs)."""
+    module, _ = CODE[step]
+    return module.replace(".", "/") + ("/__init__.py" if module.endswith(".check") else ".py")
+
+
+def run_step(step: str, settings: Settings, reg: Registration, *, spark=None, conn_uri: str | None = None,
+             batch_ids: list[str] | None = None):
+    """Run one step for one resource and return what the stage function returned."""
+    if step in SPARK_STEPS and spark is None:
+        raise ValueError(f"step {step!r} needs a Spark session")
+    if step == "detect":
+        from citylake.stages.ingest import detect_new_files
+
+        return detect_new_files(settings, reg)
+    if step == "extract":
+        from citylake.stages.extract import extract
+
+        uri = conn_uri or settings.connection_uri(reg.source.conn_id)
+        if not uri:
+            raise LookupError(f"{reg.resource}: no connection {reg.source.conn_id!r} "
+                              f"(set AIRFLOW_CONN_{reg.source.conn_id.upper()})")
+        return extract(settings, reg, uri)
+    if step == "ingest":
+        from citylake.stages.ingest import ingest_resource
+
+        return ingest_resource(settings, reg)
+    if step == "conform":
+        from citylake.stages.conform import conform_batches
+
+        return conform_batches(spark, settings, reg, batch_ids)
+    if step == "check":
+        from citylake.stages.check import check_batches
+
+        return check_batches(settings, reg, batch_ids)
+    if step == "curate":
+        from citylake.stages.curate import curate_resource
+
+        return curate_resource(spark, settings, reg)
+    if step == "receipt":
+        from citylake.stages.receipts import write_receipts
+
+        return write_receipts(settings, reg, batch_ids)
+    raise ValueError(f"unknown step {step!r} (one of {', '.join(ALL_STEPS)})")
+
+
+def pending(settings: Settings, reg: Registration, step: str) -> list[str]:
+    """Batches waiting for ``step`` (conform | check | curate | receipt)."""
+    return Ledger.read(settings, reg).pending(step)
+
+
+@dataclass
+class StepRun:
+    step: str
+    seconds: float
+    result: object
+
+
+@dataclass
+class ResourceRun:
+    resource: str
+    steps: list[StepRun] = field(default_factory=list)
+
+    def result(self, step: str):
+        for s in self.steps:
+            if s.step == step:
+                return s.result
+        return None
+
+
+def run_resource(spark, settings: Settings, reg: Registration, *, only: tuple[str, ...] | None = None,
+                 conn_uri: str | None = None, on_step: Callable[[str, str], None] | None = None) -> ResourceRun:
+    """Run the chain (or the steps in ``only``) for one resource, in order, in this process."""
+    run = ResourceRun(reg.resource)
+    for step in steps(reg):
+        if only is not None and step not in only:
+            continue
+        if on_step:
+            on_step(reg.resource, step)
+        started = time.monotonic()
+        result = run_step(step, settings, reg, spark=spark, conn_uri=conn_uri)
+        run.steps.append(StepRun(step, time.monotonic() - started, result))
+    return run

@@ -1,0 +1,306 @@
+"""Conform: raw batch → standardized rows + quarantined rows (docs/conform-rules.md).
+
+Run by ``spark-submit citylake/drivers/sparkjob.py conform --resource R [--batch ID …]`` (the
+DAGs), ``citylake run`` and the tests. Decoding happens first (:mod:`citylake.stages.decode`);
+every check after that is a native Spark column expression from
+:mod:`citylake.core.expressions` — no per-row Python.
+Outputs are staged, then committed per batch: the zone folder is swapped in
+and a commit marker is written last, so a batch is visible whole
+or not at all and a re-run after a crash rewrites the same result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from citylake.core import expressions as X
+from citylake.core import zones
+from citylake.core.identifiers import CHECKERS
+from citylake.core.lake import Lake, now_utc
+from citylake.core.ledger import Ledger
+from citylake.core.registry import FieldSpec, Registration
+from citylake.core.settings import Settings
+from citylake.stages.decode import DecodeError, decode_to_parquet
+
+ROW_REASONS = "_reasons"
+LINEAGE = ["_batch_id", "_source_row", "_received_at"]
+
+
+class ConformError(RuntimeError):
+    """A batch could not be conformed; the message names resource, batch and reason."""
+
+
+@dataclass
+class ConformResult:
+    resource: str
+    batch_id: str
+    status: str  # conformed | rejected
+    received: int = 0
+    standardized: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    decode: dict = field(default_factory=dict)
+    error: dict | None = None
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+# ---- expressions per field ------------------------------------------------------------------
+def _reason_if(cond: Column, code: str, fld: FieldSpec) -> Column:
+    return F.when(cond, F.lit(f"{code}:{fld.name}"))
+
+
+MEMBERSHIP_CHECKS = ("cn_id", "division_code")
+
+
+def _norm(name: str) -> str:
+    return f"_n_{name}"
+
+
+def _ident(name: str) -> str:
+    return f"_id_{name}"
+
+
+def _known(name: str) -> str:
+    return f"_k_{name}"
+
+
+def _identifier_stages(reg: Registration, settings: Settings, decoded: DataFrame) -> DataFrame:
+    """Materialize each identifier's normalized form, then its GB/T 2260 membership (one SQL IN each)."""
+    idents = [
+        X.identifier_normalized(f.check, F.col(_norm(f.name)), **({"legacy15": f.legacy15} if f.check == "cn_id" else {}))
+        .alias(_ident(f.name))
+        for f in reg.fields if f.check in CHECKERS
+    ]
+    if idents:
+        decoded = decoded.select("*", *idents)
+    known = [
+        X.division_membership(_ident(f.name), any_edition=f.check == "cn_id", prefix6=f.check == "cn_id",
+                              retired_window_years=settings.division_retired_window_years).alias(_known(f.name))
+        for f in reg.fields if f.check in MEMBERSHIP_CHECKS
+    ]
+    if known:
+        decoded = decoded.select("*", *known)
+    return decoded
+
+
+def field_columns(fld: FieldSpec, settings: Settings, missing: bool) -> tuple[list[Column], list[Column]]:
+    """(typed output columns, reason columns) for one field, from its normalized text column."""
+    norm = F.col(_norm(fld.name))
+    reasons: list[Column] = []
+    if fld.required and not missing:
+        reasons.append(_reason_if(norm.isNull(), "required", fld))
+
+    if fld.check in CHECKERS:
+        kw: dict = {"legacy15": fld.legacy15} if fld.check == "cn_id" else {}
+        if fld.check == "division_code":
+            kw["retired_window_years"] = settings.division_retired_window_years
+        if fld.check in MEMBERSHIP_CHECKS:
+            kw["known"] = F.col(_known(fld.name))
+        code = X.identifier_reason(fld.check, norm, **kw)
+        reasons.append(F.when(code.isNotNull(), F.concat(code, F.lit(f":{fld.name}"))))
+        return [F.col(_ident(fld.name)).alias(fld.name)], reasons
+    if fld.check == "codelist":
+        value = X.codelist_value(norm, fld.codes or {})
+        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "not_in_codelist", fld))
+        return [value.alias(fld.name)], reasons
+
+    outputs: list[Column]
+    if fld.type == "date":
+        value = X.parse_date(norm)
+        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_date", fld))
+        outputs = [value.alias(fld.name)]
+    elif fld.type == "timestamp":
+        value = X.parse_timestamp(norm)
+        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_timestamp", fld))
+        outputs = [value.alias(fld.name)]
+    elif fld.type == "integer":
+        value = X.parse_integer(norm)
+        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_number", fld))
+        outputs = [value.alias(fld.name)]
+    elif fld.type in ("decimal", "double"):
+        value = X.parse_decimal(norm)
+        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_number", fld))
+        outputs = [value.alias(fld.name)]
+    elif fld.type == "money":
+        money = X.parse_money(norm, fld.unit or "元")
+        value = money.getField("amount")
+        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_money", fld))
+        outputs = [value.alias(fld.name), money.getField("currency").alias(f"{fld.name}_currency")]
+    elif fld.type == "boolean":
+        lowered = F.lower(norm)
+        value = (
+            F.when(lowered.isin("是", "true", "y", "yes", "1"), F.lit(True))
+            .when(lowered.isin("否", "false", "n", "no", "0"), F.lit(False))
+        )
+        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_boolean", fld))
+        outputs = [value.alias(fld.name)]
+    else:  # string / text
+        value = norm
+        outputs = [value.alias(fld.name)]
+
+    if fld.min is not None or fld.max is not None:
+        out_of_range = F.lit(False)
+        if fld.min is not None:
+            out_of_range = out_of_range | (value < F.lit(fld.min))
+        if fld.max is not None:
+            out_of_range = out_of_range | (value > F.lit(fld.max))
+        reasons.append(_reason_if(value.isNotNull() & out_of_range, "out_of_range", fld))
+    return outputs, reasons
+
+
+def conform_frame(decoded: DataFrame, reg: Registration, settings: Settings, missing_fields: list[str]) -> DataFrame:
+    """Typed values + ``_reasons`` for every decoded row (nothing filtered)."""
+    # Normalize every field once into its own column. Spark keeps this projection separate
+    # from the next one (it does not inline expensive expressions twice), which keeps the
+    # generated code small and each field's text processed a single time.
+    originals = [F.col(f.name).alias(f"_orig_{f.name}") for f in reg.fields]
+    normalized = [X.normalize_text(F.col(f.name)).alias(_norm(f.name)) for f in reg.fields]
+    damaged = F.lit(False)
+    for fld in reg.fields:
+        damaged = damaged | X.has_encoding_damage(F.col(fld.name))
+    decoded = decoded.select(
+        "_source_row", "_raw_line", "_pre_reasons", *originals, *normalized, damaged.alias("_damaged")
+    )
+    decoded = _identifier_stages(reg, settings, decoded)
+    typed: list[Column] = []
+    reason_cols: list[Column] = []
+    for fld in reg.fields:
+        outs, reasons = field_columns(fld, settings, fld.name in missing_fields)
+        typed += outs
+        reason_cols += reasons
+    reason_cols.append(F.when(F.col("_damaged"), F.lit("encoding_damage")))
+    field_reasons = F.filter(F.array(*reason_cols), lambda r: r.isNotNull())
+    # A row that could not be split has no fields to judge: its decode reason is the whole story.
+    all_reasons = F.when(F.col("_raw_line").isNotNull(), F.col("_pre_reasons")).otherwise(
+        F.concat(F.col("_pre_reasons"), field_reasons)
+    )
+    df = decoded.select("_source_row", "_raw_line", *[c for c in decoded.columns if c.startswith("_orig_")],
+                        *typed, all_reasons.alias(ROW_REASONS))
+
+    # Duplicates, judged only among rows that are otherwise good, first occurrence kept.
+    clean = F.size(ROW_REASONS) == 0
+    orig_names = [f"_orig_{f.name}" for f in reg.fields]
+    by_text = Window.partitionBy(clean.alias("_c"), *orig_names).orderBy("_source_row")
+    df = df.withColumn("_dup_row", clean & (F.row_number().over(by_text) > 1))
+    still_clean = clean & ~F.col("_dup_row")
+    by_key = Window.partitionBy(still_clean.alias("_c2"), *[F.col(k) for k in reg.key]).orderBy("_source_row")
+    df = df.withColumn("_dup_key", still_clean & (F.row_number().over(by_key) > 1))
+    df = df.withColumn(
+        ROW_REASONS,
+        F.when(F.col("_dup_row"), F.array(F.lit("duplicate_row")))
+        .when(F.col("_dup_key"), F.array(F.lit("duplicate_key")))
+        .otherwise(F.col(ROW_REASONS)),
+    ).drop("_dup_row", "_dup_key")
+    return df
+
+
+def output_columns(reg: Registration) -> list[str]:
+    cols = []
+    for f in reg.fields:
+        cols.append(f.name)
+        if f.type == "money":
+            cols.append(f"{f.name}_currency")
+    return cols
+
+
+# ---- commit ---------------------------------------------------------------------------------
+def _parquet_rows(lake: Lake, rel: str) -> int:
+    import pyarrow.parquet as pq
+
+    total = 0
+    for f in lake.list_files(rel):
+        if f.name.endswith(".parquet"):
+            with lake.open_read(f.path) as fh:
+                total += pq.ParquetFile(fh).metadata.num_rows
+    return total
+
+
+def _reason_counts(spark: SparkSession, lake: Lake, rel: str) -> dict[str, int]:
+    rows = (
+        spark.read.parquet(lake.spark_uri(rel))
+        .select(F.explode(ROW_REASONS).alias("r"))
+        .groupBy("r")
+        .count()
+        .collect()
+    )
+    return {r["r"]: int(r["count"]) for r in sorted(rows, key=lambda r: r["r"])}
+
+
+def _record_failure(lake: Lake, reg: Registration, batch_id: str, error: DecodeError, manifest: dict) -> dict:
+    failure = {
+        "batch_id": batch_id,
+        "resource": reg.resource,
+        "code": error.code,
+        "message_zh": error.message_zh,
+        "message_en": error.message_en,
+        "source_name": manifest["source_name"],
+        "failed_at": now_utc().isoformat(),
+    }
+    lake.write_json(zones.failure_marker(reg.resource, batch_id), failure)
+    return failure
+
+
+def conform_batch(spark: SparkSession, settings: Settings, reg: Registration, batch_id: str,
+                  ledger: Ledger | None = None) -> ConformResult:
+    lake = Lake.from_settings(settings)
+    manifest = (ledger or Ledger.read(lake, reg)).batch(batch_id).manifest
+    if manifest["status"] != "ingested":
+        return ConformResult(reg.resource, batch_id, "rejected", error={"code": manifest.get("reason")})
+    work = zones.staging_dir("conform", reg.resource, zones.batch_dir_name(batch_id))
+    decoded_rel = f"{work}/decoded/part-0.parquet"
+    lake.delete_dir(work)
+    try:
+        info = decode_to_parquet(lake, reg, manifest["raw_path"], decoded_rel)
+    except DecodeError as exc:
+        # The whole file is unreadable: nothing to split. Bytes stay in raw; the receipt says why.
+        failure = _record_failure(lake, reg, batch_id, exc, manifest)
+        lake.delete_dir(work)
+        return ConformResult(reg.resource, batch_id, "rejected", error=failure)
+
+    decoded = spark.read.parquet(lake.spark_uri(f"{work}/decoded"))
+    df = conform_frame(decoded, reg, settings, info.missing_fields).persist()
+    try:
+        received_at = F.lit(manifest["received_at"]).cast("timestamp")
+        lineage = [F.lit(batch_id).alias("_batch_id"), F.col("_source_row"), received_at.alias("_received_at")]
+        good = df.filter(F.size(ROW_REASONS) == 0).select(*output_columns(reg), *lineage)
+        bad = df.filter(F.size(ROW_REASONS) > 0).select(
+            *[F.col(f"_orig_{f.name}").alias(f.name) for f in reg.fields],
+            "_raw_line", ROW_REASONS, *lineage,
+        )
+        files = max(1, info.rows // 1_000_000)
+        good.coalesce(files).write.mode("overwrite").parquet(lake.spark_uri(f"{work}/standardized"))
+        bad.coalesce(1).write.mode("overwrite").parquet(lake.spark_uri(f"{work}/quarantine"))
+    finally:
+        df.unpersist()
+
+    n_good = _parquet_rows(lake, f"{work}/standardized")
+    n_bad = _parquet_rows(lake, f"{work}/quarantine")
+    reasons = _reason_counts(spark, lake, f"{work}/quarantine") if n_bad else {}
+    if n_good + n_bad != info.rows:  # the invariant every receipt promises
+        raise ConformError(
+            f"{reg.resource} batch {batch_id}: {info.rows} rows decoded but {n_good} standardized + {n_bad} quarantined"
+        )
+    committed_at = now_utc().isoformat()
+    columns = [{"name": f.name, "type": str(f.dataType.simpleString())} for f in good.schema.fields]
+    lake.commit(f"{work}/standardized", zones.standardized_dir(reg.resource, batch_id),
+                zones.standardized_marker(reg.resource, batch_id),
+                {"batch_id": batch_id, "rows": n_good, "columns": columns, "committed_at": committed_at,
+                 "decode": info.as_dict()})
+    lake.commit(f"{work}/quarantine", zones.quarantine_dir(reg.resource, batch_id),
+                zones.quarantine_marker(reg.resource, batch_id),
+                {"batch_id": batch_id, "rows": n_bad, "reasons": reasons, "committed_at": committed_at})
+    lake.delete_dir(work)
+    return ConformResult(reg.resource, batch_id, "conformed", info.rows, n_good, n_bad, reasons, info.as_dict())
+
+
+def conform_batches(spark: SparkSession, settings: Settings, reg: Registration,
+                    batch_ids: list[str] | None = None) -> list[ConformResult]:
+    """Conform the named batches, or every batch waiting for conform."""
+    ledger = Ledger.read(settings, reg)
+    batch_ids = ledger.pending("conform") if batch_ids is None else batch_ids
+    return [conform_batch(spark, settings, reg, b, ledger) for b in batch_ids]

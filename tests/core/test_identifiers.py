@@ -1,0 +1,264 @@
+"""citylake.identifiers: the real examples of STANDARDS.md section 5, and python-stdnum as an oracle."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+import pytest
+from stdnum.cn import ric, uscc
+from stdnum.iso7064 import mod_11_10
+
+from citylake.core import identifiers as idf
+from citylake.core.reasons import REASONS
+
+TODAY = date(2026, 1, 1)
+
+
+def reason_of(kind: str, value: str, **kw) -> str | None:
+    return idf.CHECKERS[kind](value, **kw).reason
+
+
+# ---- STANDARDS.md section 5 examples --------------------------------------------------------------
+@pytest.mark.parametrize(
+    "value, reason, normalized",
+    [
+        ("91110000802100433B", None, "91110000802100433B"),
+        ("9114010663015395X2", None, "9114010663015395X2"),
+        ("9114010663015395x2", None, "9114010663015395X2"),  # real exports: lower-case check letter
+        (" 9111 0000 8021 0043 3B ", None, "91110000802100433B"),
+        ("９１１１００００８０２１００４３３Ｂ", None, "91110000802100433B"),  # full-width
+        ("9111000080210043XB", "uscc_check", "9111000080210043XB"),
+        ("91110000600037341N", "uscc_check", "91110000600037341N"),
+        ("91110000MA01XXXX5X", "uscc_masked", "91110000MA01XXXX5X"),
+        ("9111**********433B", "uscc_masked", "9111**********433B"),
+        ("91110000xx2100433B", "uscc_masked", "91110000xx2100433B"),
+        ("北京市朝阳区建国路1号", "uscc_text", "北京市朝阳区建国路1号"),
+        ("110108000000016", "uscc_regno15", "110108000000016"),
+        ("110108000000017", "uscc_format", "110108000000017"),
+        ("9111000080210043", "uscc_format", "9111000080210043"),
+        ("9I110000802100433B", "uscc_format", "9I110000802100433B"),  # I is not in the alphabet
+        ("91A10000802100433B", "uscc_format", "91A10000802100433B"),  # positions 3-8 are digits
+        ("Y1110000802100433B", "uscc_check", "Y1110000802100433B"),  # letters allowed at 1-2
+    ],
+)
+def test_uscc_examples(value, reason, normalized):
+    result = idf.check_uscc(value)
+    assert (result.reason, result.normalized, result.valid) == (reason, normalized, reason is None)
+
+
+def test_uscc_regno15_examples_against_iso7064():
+    assert mod_11_10.is_valid("110108000000016")
+    assert not mod_11_10.is_valid("110108000000017")
+
+
+def _cn_id(prefix17: str) -> str:
+    return prefix17 + idf.cn_id_check_char(prefix17)
+
+
+@pytest.mark.parametrize(
+    "value, reason, normalized",
+    [
+        ("11010519491231002X", None, "11010519491231002X"),  # the standard's own
+        ("11010519491231002x", None, "11010519491231002X"),
+        ("360426199101010071", None, "360426199101010071"),
+        ("110105194912310021", "cn_id_check", "110105194912310021"),
+        ("360426199113010079", "cn_id_birth", "360426199113010079"),
+        ("990426199112010074", "cn_id_area", "990426199112010074"),
+        (_cn_id("11010319800101001"), None, _cn_id("11010319800101001")),  # 崇文区, abolished 2010
+        (_cn_id("11010518491231001"), "cn_id_birth", _cn_id("11010518491231001")),  # before 1850
+        (_cn_id("11010520260102001"), "cn_id_birth", _cn_id("11010520260102001")),  # after TODAY
+        (_cn_id("11010520210229001"), "cn_id_birth", _cn_id("11010520210229001")),  # no 29 Feb 2021
+        ("110105491231002", "cn_id_legacy15", "110105491231002"),
+        ("11010519491231002", "cn_id_format", "11010519491231002"),
+        ("1101051949123100XX", "cn_id_format", "1101051949123100XX"),
+        ("110105 19491231 002X", None, "11010519491231002X"),
+    ],
+)
+def test_cn_id_examples(value, reason, normalized):
+    result = idf.check_cn_id(value, today=TODAY)
+    assert (result.reason, result.normalized) == (reason, normalized)
+
+
+def test_cn_id_legacy15_convert():
+    result = idf.check_cn_id("110105491231002", legacy15="convert", today=TODAY)
+    assert (result.reason, result.normalized) == (None, "11010519491231002X")
+    # converted numbers are still checked for area and birth date
+    assert reason_of("cn_id", "990105491231002", legacy15="convert", today=TODAY) == "cn_id_area"
+    assert reason_of("cn_id", "110105491331002", legacy15="convert", today=TODAY) == "cn_id_birth"
+
+
+def test_cn_id_birth_upper_bound_defaults_to_today():
+    tomorrow = date.today() + timedelta(days=1)
+    assert reason_of("cn_id", _cn_id(f"110105{tomorrow:%Y%m%d}001")) == "cn_id_birth"
+    assert reason_of("cn_id", _cn_id(f"110105{date.today():%Y%m%d}001")) is None
+
+
+@pytest.mark.parametrize(
+    "value, reason, normalized",
+    [
+        ("80210043-3", None, "802100433"),  # from USCC 91110000802100433B, positions 9-17
+        ("63015395-x", None, "63015395X"),  # from USCC 9114010663015395X2
+        ("802100433", None, "802100433"),
+        ("80210043-4", "org_code_check", "802100434"),
+        ("8021004-3", "org_code_format", "80210043"),
+        ("80210043-Y", "org_code_format", "80210043Y"),
+    ],
+)
+def test_org_code_examples(value, reason, normalized):
+    result = idf.check_org_code(value)
+    assert (result.reason, result.normalized) == (reason, normalized)
+
+
+def test_org_code_is_the_uscc_body():
+    for code in ("91110000802100433B", "9114010663015395X2"):
+        assert idf.org_check_char(code[8:16]) == code[16]
+
+
+@pytest.mark.parametrize(
+    "value, reason, normalized",
+    [
+        ("13800138000", None, "13800138000"),
+        ("+86 138 0013 8000", None, "13800138000"),
+        ("+8613800138000", None, "13800138000"),
+        ("0086-138-0013-8000", None, "13800138000"),
+        ("86 13800138000", None, "13800138000"),
+        ("138-0013-8000", None, "13800138000"),
+        ("(+86)13800138000", None, "13800138000"),
+        ("19912345678", None, "19912345678"),
+        ("12345678901", "mobile_format", "12345678901"),
+        ("1380013800", "mobile_format", "1380013800"),
+        ("010-12345678", "mobile_format", "01012345678"),
+        ("+85213800138000", "mobile_format", "+85213800138000"),
+        ("138001380001", "mobile_format", "138001380001"),
+    ],
+)
+def test_mobile_examples(value, reason, normalized):
+    result = idf.check_mobile(value)
+    assert (result.reason, result.normalized) == (reason, normalized)
+
+
+@pytest.mark.parametrize(
+    "value, window, reason",
+    [
+        ("110105", 5, None),  # 朝阳区, current
+        ("110000", 5, None),  # a province
+        ("110103", 5, "division_unknown"),  # 崇文区, retired 2010: outside a 5-year window
+        ("110103", 20, None),  # ... but inside a 20-year one
+        ("110104", 5, "division_unknown"),  # 宣武区, same
+        ("990000", 5, "division_unknown"),
+        ("110199", 5, "division_unknown"),
+        ("11010", 5, "division_format"),
+        ("1101050", 5, "division_format"),
+        ("11010A", 5, "division_format"),
+        ("１１０１０５", 5, None),
+    ],
+)
+def test_division_examples(value, window, reason):
+    assert reason_of("division_code", value, retired_window_years=window) == reason
+
+
+def test_division_list_is_dated():
+    d = idf.divisions()
+    assert d["110103"].name == "崇文区" and d["110103"].last_year < idf.latest_division_edition()
+    assert d["110105"].last_year == idf.latest_division_edition()
+    assert "110103" in idf.all_division_codes()
+    assert idf.accepted_division_codes(5) < idf.all_division_codes()
+
+
+def test_every_reason_is_described():
+    codes = {
+        "uscc_format", "uscc_check", "uscc_regno15", "uscc_masked", "uscc_text",
+        "cn_id_format", "cn_id_check", "cn_id_birth", "cn_id_area", "cn_id_legacy15",
+        "org_code_format", "org_code_check", "division_format", "division_unknown", "mobile_format",
+    }  # fmt: skip
+    assert codes <= set(REASONS)
+
+
+@pytest.mark.parametrize("token", idf.NULL_TOKENS + ("NULL", "None", "N/A", "＃Ｎ／Ａ", " 　无 "))
+def test_null_tokens(token):
+    assert idf.normalize_text(token) is None
+
+
+def test_normalize_text():
+    assert idf.normalize_text("　ＡＢＣ１２３（）\t") == "ABC123()"
+    assert idf.normalize_text("Nothing") == "Nothing"
+    assert idf.has_encoding_damage("北京锟斤拷") and idf.has_encoding_damage("a\ufffd")
+    assert not idf.has_encoding_damage("北京") and not idf.has_encoding_damage(None)
+
+
+# ---- python-stdnum as an oracle ---------------------------------------------------------------------
+def _random_uscc(rng: random.Random, digits_only_head: bool) -> str:
+    a = idf.USCC_ALPHABET
+    head = "".join(rng.choice("0123456789" if digits_only_head else a) for _ in range(2))
+    body = head + "".join(rng.choice("0123456789") for _ in range(6)) + "".join(rng.choice(a) for _ in range(9))
+    return body + idf.uscc_check_char(body)
+
+
+def test_uscc_against_stdnum():
+    rng = random.Random(32100)
+    seen = {None: 0, "uscc_check": 0}
+    for _ in range(3000):
+        code = _random_uscc(rng, digits_only_head=True)
+        if rng.random() < 0.5:  # corrupt one character (may still be valid by chance)
+            i = rng.randrange(18)
+            code = code[:i] + rng.choice(idf.USCC_ALPHABET) + code[i + 1 :]
+            if i in range(2, 8):
+                code = code[:i] + rng.choice("0123456789") + code[i + 1 :]
+        if "XX" in code or code.isdigit():  # masking / 15-digit rules are ours, not stdnum's
+            continue
+        result = idf.check_uscc(code.lower() if rng.random() < 0.2 else code)
+        assert result.valid == uscc.is_valid(code), code
+        seen[result.reason] = seen.get(result.reason, 0) + 1
+    assert seen[None] > 1000 and seen["uscc_check"] > 1000
+    # stdnum wants digits at positions 1-2; GB 32100 allows letters there: compare the check character only
+    for _ in range(1000):
+        code = _random_uscc(rng, digits_only_head=False)
+        assert uscc.calc_check_digit(code[:17]) == code[17] and idf.check_uscc(code).valid
+
+
+def test_regno15_against_iso7064():
+    rng = random.Random(15)
+    for _ in range(3000):
+        digits = "".join(rng.choice("0123456789") for _ in range(15))
+        assert idf.regno15_valid(digits) == mod_11_10.is_valid(digits), digits
+        assert mod_11_10.is_valid(digits[:14] + idf.regno15_check_digit(digits[:14]))
+
+
+def test_cn_id_against_stdnum():
+    """stdnum's ric checks its own place list; compare the format, birth date and check character."""
+    rng = random.Random(11643)
+    areas = sorted(idf.all_division_codes())
+    counts: dict[str | None, int] = {}
+    for _ in range(4000):
+        born = date(1850, 1, 1) + timedelta(days=rng.randrange((TODAY - date(1850, 1, 1)).days + 1))
+        body = rng.choice(areas) + f"{born:%Y%m%d}" + f"{rng.randrange(1000):03d}"
+        number = body + idf.cn_id_check_char(body)
+        kind = rng.randrange(4)
+        if kind == 1:  # wrong check character
+            number = body + rng.choice(idf.CN_ID_CHECK_CHARS.replace(number[17], ""))
+        elif kind == 2:  # corrupt a birth-date digit (may leave a real date)
+            i = rng.randrange(6, 14)
+            body = body[:i] + rng.choice("0123456789") + body[i + 1 :]
+            number = body + idf.cn_id_check_char(body)
+        elif kind == 3:  # corrupt any digit
+            i = rng.randrange(17)
+            number = number[:i] + rng.choice("0123456789") + number[i + 1 :]
+        result = idf.check_cn_id(number.lower(), today=TODAY)
+        counts[result.reason] = counts.get(result.reason, 0) + 1
+        check_ok = ric.calc_check_digit(number) == number[17]
+        try:
+            birth = ric.get_birth_date(number)
+            birth_ok = date(1850, 1, 1) <= birth <= TODAY
+        except Exception:
+            birth_ok = False
+        area_ok = number[:6] in idf.all_division_codes()
+        if result.reason is None:
+            assert check_ok and birth_ok and area_ok, number
+        elif result.reason == "cn_id_check":
+            assert not check_ok and birth_ok and area_ok, number
+        elif result.reason == "cn_id_birth":
+            assert not birth_ok and area_ok, number
+        else:
+            assert result.reason == "cn_id_area" and not area_ok, number
+    assert counts[None] > 1000 and counts["cn_id_check"] > 1000 and counts["cn_id_birth"] > 100
