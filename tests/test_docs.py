@@ -18,7 +18,8 @@ DOCS = [
     REPO_ROOT / "deploy" / "README.md",
     REPO_ROOT / "registrations" / "TEMPLATE.yaml.example",
 ]
-PREFIXES = ("citylake", "docs", "registrations", "devtools", "dags", "deploy", "scripts", "tests", "config")
+PREFIXES = ("citylake", "docs", "registrations", "devtools", "dags", "deploy", "scripts", "tests", "config",
+            "jobs", "expectations", "catalog")  # the last three: folders of the old layout
 # A repository path: one of the prefixes, a slash, then path characters (not preceded by / or a letter,
 # so /opt/citylake/dags and s3://… are not taken for repository paths).
 PATH_RE = re.compile(rf"(?<![\w/.$~-])((?:{'|'.join(PREFIXES)})/[^\s`'\"()\[\]{{}},;|]*)")
@@ -42,7 +43,7 @@ def _named_paths(doc: Path) -> list[tuple[int, str, Path]]:
             spans = [line.split("#", 1)[1]] if "#" in line else []
         for span in spans:
             for path in PATH_RE.findall(span):
-                path = path.rstrip(".:")
+                path = re.sub(r":\d+$", "", path).rstrip(".:")  # file.py:12 names file.py
                 if not _skip(path):
                     out.append((no, path, REPO_ROOT / path))
         for target in LINK_RE.findall(line):

@@ -7,7 +7,7 @@ before it reaches a function that could raise, so bad rows cost no throw-and-cat
 (only out-of-range numbers still go through a ``try_cast`` that fails internally).
 
 Every definition (alphabets, weights, patterns, null tokens, division lists) comes from
-:mod:`citylake.identifiers`; ``tests/jobs/test_expressions.py`` proves these expressions
+:mod:`citylake.core.identifiers`; ``tests/core/test_expressions.py`` proves these expressions
 give the same reason and normalized value as the pure-Python checks.
 
 Callers pass identifier and type parsers a column that has already been through
@@ -224,7 +224,7 @@ def identifier_reason(
 ) -> Column:
     """Bare reason code (e.g. ``uscc_check``), or null when valid or input null. Input: normalize_text'ed.
 
-    Reasons are tested in the order of citylake.identifiers (docs/conform-rules.md section 5).
+    Reasons are tested in the order of citylake.core.identifiers (docs/conform-rules.md section 5).
     ``known`` (cn_id, division_code): a precomputed boolean "the code is in the GB/T 2260 list",
     e.g. from :func:`division_membership`. Building a 4,000-literal ``isin`` through py4j costs
     seconds per use, so the conform job computes membership once with one SQL ``IN``.
@@ -302,7 +302,7 @@ def identifier_normalized(check: str, col: Column, *, legacy15: str = "quarantin
     """The stored form: white space removed, upper-cased, 15→18 converted, mobile prefix removed."""
     convert15 = _check_legacy15(legacy15)
     if check == "uscc":
-        # masked values and text keep their case (as citylake.identifiers does)
+        # masked values and text keep their case (as citylake.core.identifiers does)
         def uscc(t):
             return F.when(t.rlike(idf.USCC_MASK_PATTERN) | t.rlike(idf.CJK_PATTERN), t).otherwise(F.upper(t))
 

@@ -1,12 +1,12 @@
-"""Identifier standards (STANDARDS.md section 5): constants and pure-Python checks.
+"""Identifier standards (GB 32100-2015, GB 11643-1999, GB 11714-1997, GB/T 2260): constants and pure-Python checks.
 
 The constants here are *the* definitions: the Spark column expressions in
-``jobs/expressions.py`` are built from the same tables, and a test proves the
+``citylake/core/expressions.py`` are built from the same tables, and a test proves the
 two evaluators agree. ``citylake check`` uses this module.
 
 Each check takes an already-normalized value (see :func:`normalize_text`) and
 returns a :class:`CheckResult` whose ``reason`` is a code from
-:mod:`citylake.reasons` or ``None`` when valid. Reasons are tested in a fixed
+:mod:`citylake.core.reasons` or ``None`` when valid. Reasons are tested in a fixed
 order (documented per check) so both evaluators give the same single answer.
 """
 

@@ -110,10 +110,10 @@ class Ledger:
                 index_entries += 1
         manifests.sort(key=lambda m: (m["received_at"], m["batch_id"]))
 
-        std = _markers(lake, zones.standardized_root(res), zones.COMMITTED)
-        qua = _markers(lake, zones.quarantine_root(res), zones.COMMITTED)
-        failed = _markers(lake, zones.quarantine_root(res), zones.FAILED)
-        quality = _markers(lake, zones.quality_root(res), zones.CHECKED)
+        std = _markers(lake, zones.standardized_root(res), zones.COMMITTED)[zones.COMMITTED]
+        quarantine = _markers(lake, zones.quarantine_root(res), zones.COMMITTED, zones.FAILED)
+        qua, failed = quarantine[zones.COMMITTED], quarantine[zones.FAILED]
+        quality = _markers(lake, zones.quality_root(res), zones.CHECKED)[zones.CHECKED]
         receipted, duplicates = set(), 0
         for f in lake.list_files(zones.receipts_dir(dept, res), recursive=False):
             if zones.is_duplicate_receipt(f.name):
@@ -211,14 +211,14 @@ class Ledger:
         }
 
 
-def _markers(lake: Lake, root: str, name: str) -> dict[str, dict]:
-    """batch id → content of each ``<root>/batch_id=<b>/<name>`` (one listing of ``root``)."""
-    out = {}
+def _markers(lake: Lake, root: str, *names: str) -> dict[str, dict[str, dict]]:
+    """name → batch id → content of each ``<root>/batch_id=<b>/<name>``, from one listing of ``root``."""
+    out: dict[str, dict[str, dict]] = {name: {} for name in names}
     for f in lake.list_files(root):
-        if f.name == name:
+        if f.name in out:
             batch = zones.batch_of(f.path[len(root) + 1:])
             if batch:
                 marker = lake.read_json_or(f.path)
                 if marker is not None:
-                    out[batch] = marker
+                    out[f.name][batch] = marker
     return out

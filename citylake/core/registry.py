@@ -1,6 +1,6 @@
 """Resource registrations: ``registrations/<dept>/<resource>.yaml``.
 
-One registration drives everything (DESIGN.md): DAG tasks, the conform mapping,
+One registration drives everything: DAG tasks, the conform mapping,
 the baseline expectation suite and the directory entry. This module is the
 schema and the loader; a broken file fails with a message naming the file and
 the field.

@@ -2,7 +2,7 @@
 
 The same builder serves `local[*]` (embedded default, tests) and a `spark://`
 master with an `s3a://` lake (production): the S3A settings are derived from
-:class:`~citylake.settings.Settings` by :func:`spark_conf`, which is unit-tested.
+:class:`~citylake.core.settings.Settings` by :func:`spark_conf`, which is unit-tested.
 """
 
 from __future__ import annotations

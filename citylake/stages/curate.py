@@ -8,7 +8,7 @@ Which version of a key wins (the documented rule): the row with the greatest
 real-estate record), then the row from the most recently received batch, then
 the later row in that file. Only batches whose quality gate passed are used.
 
-Curated data is for shared use: ``personal`` fields are masked (STANDARDS.md §6, the rules of
+Curated data is for shared use: ``personal`` fields are masked (the rules of
 :mod:`citylake.core.masking`),
 ``restricted`` fields are left out, and ``_record_key`` (a SHA-256 of the key)
 lets analysts join records without seeing personal keys.

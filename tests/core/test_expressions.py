@@ -1,4 +1,4 @@
-"""jobs.expressions: Spark column expressions, checked value by value and against citylake.identifiers."""
+"""jobs.expressions: Spark column expressions, checked value by value and against citylake.core.identifiers."""
 
 from __future__ import annotations
 
@@ -245,7 +245,7 @@ def test_unknown_check_is_an_error():
         E.identifier_reason("cn_id", F.col("v"), legacy15="keep")
 
 
-# ---- agreement with citylake.identifiers ---------------------------------------------------------------
+# ---- agreement with citylake.core.identifiers ---------------------------------------------------------------
 SPACES = (" ", "\t", "\u3000", "\xa0", "\u2003", "\n")
 
 

@@ -1,4 +1,4 @@
-"""citylake.identifiers: the real examples of STANDARDS.md section 5, and python-stdnum as an oracle."""
+"""citylake.core.identifiers: real examples from the identifier standards, and python-stdnum as an oracle."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def reason_of(kind: str, value: str, **kw) -> str | None:
     return idf.CHECKERS[kind](value, **kw).reason
 
 
-# ---- STANDARDS.md section 5 examples --------------------------------------------------------------
+# ---- examples from the identifier standards --------------------------------------------------------------
 @pytest.mark.parametrize(
     "value, reason, normalized",
     [

@@ -473,7 +473,7 @@ def test_good_identifiers_are_valid_per_stdnum_and_identifiers(generated, regs):
                     assert result.valid, raw
                     number = result.normalized
                     # stdnum's format, check digit and birth date (its birth-place lookup also demands the
-                    # county existed in the birth year, which GB 11643 does not: see STANDARDS.md)
+                    # county existed in the birth year, which GB 11643 does not)
                     assert len(number) == 18 and number[:17].isdigit()
                     assert ric.calc_check_digit(number) == number[17], raw
                     ric.get_birth_date(number)

@@ -2,7 +2,7 @@
 
 The committed MinIO artefacts under deploy/minio/ must be exactly what access.py renders, so a
 rule cannot be changed (or a department added) in one place only. Regenerate with
-``.venv/bin/python -m citylake.access``.
+``.venv/bin/python -m citylake.core.access``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from citylake.core import access
 from citylake.core.settings import REPO_ROOT
 
 MINIO_DIR = REPO_ROOT / "deploy" / "minio"
-REGENERATE = "out of date with citylake/access.py: run `.venv/bin/python -m citylake.access` and commit deploy/minio/"
+REGENERATE = "out of date with citylake/access.py: run `.venv/bin/python -m citylake.core.access` and commit deploy/minio/"
 
 
 def test_departments_are_the_registration_folders():

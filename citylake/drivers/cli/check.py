@@ -3,7 +3,7 @@
     citylake check uscc 91110000802100433B 9111000080210043XB
     cut -d, -f3 export.csv | citylake check cn_id --legacy15 convert --json
 
-Pure Python (citylake.identifiers), no Spark: it starts in a fraction of a second.
+Pure Python (citylake.core.identifiers), no Spark: it starts in a fraction of a second.
 Exit code: 0 all valid, 1 any invalid, 2 usage error.
 """
 

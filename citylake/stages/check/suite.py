@@ -1,9 +1,9 @@
 """Registration → Great Expectations suite (the baseline), plus hand-written extras.
 
 The baseline is derived only from ``registrations/<dept>/<resource>.yaml``
-(:class:`citylake.registry.Registration`); nothing here restates a resource's fields.
-Hand-written, usually non-blocking extras live in ``expectations/extras/<resource>.json``
-(format: ``expectations/extras/README.md``) and are merged by :func:`load_extras`.
+(:class:`citylake.core.registry.Registration`); nothing here restates a resource's fields.
+Hand-written, usually non-blocking extras live in ``citylake/stages/check/extras/<resource>.json``
+(format: ``citylake/stages/check/extras/README.md``) and are merged by :func:`load_extras`.
 
 Every expectation carries ``meta``::
 
@@ -11,7 +11,7 @@ Every expectation carries ``meta``::
      "description_zh": str, "description_en": str}
 
 and ``severity`` ``critical`` (blocking) or ``warning`` (not blocking). A failed blocking
-expectation stops promotion of the batch to curated (:mod:`expectations.runner`).
+expectation stops promotion of the batch to curated (:mod:`citylake.stages.check.runner`).
 
 What the baseline contains, per registration:
 
@@ -27,7 +27,7 @@ lineage                           ``_batch_id``/``_source_row``/              ye
 ``required`` / key fields         not null                                    yes
 ``key``                           unique (one field) / compound unique        yes
 ``unique``                        unique                                      yes
-``check`` uscc/cn_id/org_code/    regex from :mod:`citylake.identifiers`       yes
+``check`` uscc/cn_id/org_code/    regex from :mod:`citylake.core.identifiers`       yes
 mobile/division_code
 ``check: division_code``          in the accepted GB/T 2260 codes             yes
 ``check: codelist``               in the code list                            yes
@@ -67,7 +67,7 @@ BATCH_ID_PARAMETER = "batch_ids"  # suite parameter: the runner passes [batch_id
 # Values in a date/timestamp column later than now + this are implausible (not blocking).
 FUTURE_SLACK = timedelta(days=1)
 
-# check -> (regex from citylake.identifiers, 中文, English)
+# check -> (regex from citylake.core.identifiers, 中文, English)
 CHECK_PATTERNS: dict[str, tuple[str, str, str]] = {
     "uscc": (ids.USCC_PATTERN, "统一社会信用代码格式校验", "USCC format (GB 32100)"),
     "cn_id": (ids.CN_ID_PATTERN, "公民身份号码格式校验", "citizen ID format (GB 11643)"),
@@ -311,7 +311,7 @@ def load_extras(
     *,
     extras_dir: Path | str | None = None,
 ) -> list["Expectation"]:
-    """Read ``expectations/extras/<resource>.json`` (if present) and validate it.
+    """Read ``citylake/stages/check/extras/<resource>.json`` (if present) and validate it.
 
     Returns the extra expectations (``meta.source == "extras"``). When ``suite`` is given they
     are also added to it. An extra whose expectation type and columns equal an expectation

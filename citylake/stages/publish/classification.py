@@ -1,4 +1,4 @@
-"""Classification of government information resources (信息资源分类, STANDARDS.md section 3).
+"""Classification of government information resources (信息资源分类, 政务信息资源目录编制指南).
 
 A resource is classified by 类 (1 digit) / 项 (2 digits) / 目 (3 digits) / 细目 (variable, may be
 empty). The names of 类 and of the 项 of 类 1 and 2 are fixed by the guideline; the 项 are numbered in

@@ -1,4 +1,4 @@
-"""Resource codes (信息资源代码, STANDARDS.md section 2).
+"""Resource codes (信息资源代码, 政务信息资源目录编制指南).
 
 A code is 前段码 ``/`` 后段码:
 * 前段码 — the classification prefix 类 (1) + 项 (2) + 目 (3) + 细目 (variable, possibly empty);

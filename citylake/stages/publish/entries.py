@@ -2,7 +2,7 @@
 
 The dict (the *snapshot*) is what a publication stores for each entry and what every export is
 made from, so the database, the spreadsheet, the JSON/CSV, the DCAT and the pages all say the same.
-Elements (STANDARDS.md section 1):
+Elements (政务信息资源目录编制指南, the directory metadata):
 
 =====  ==========================  ==============================================
  #      element                     snapshot key

@@ -1,15 +1,15 @@
 """Exports of one publication: the national exchange spreadsheet (XLSX), the same as CSV and JSON,
 and the open part as DCAT-AP JSON-LD.
 
-Every function takes the entry snapshots of one publication (see :mod:`catalog.entries`) and
-returns bytes; :mod:`catalog.publish` writes them through the lake layer.
+Every function takes the entry snapshots of one publication (see :mod:`citylake.stages.publish.entries`) and
+returns bytes; :mod:`citylake.stages.publish.publish` writes them through the lake layer.
 
 The spreadsheet's first sheet has one row per information item and exactly the template's columns
 (``TEMPLATE_COLUMNS``). Elements the template has no column for (提供方, 提供方代码, 关联资源代码)
 are on a second sheet, keyed by 信息资源代码. The template's 下设机构 column stays empty: the
 registration schema does not record a sub-unit.
 
-The open export (DCAT-AP, crosswalk in STANDARDS.md section 4) lists only resources that are open
+The open export (DCAT-AP, crosswalk in the DCAT-AP crosswalk of the directory guideline) lists only resources that are open
 (是否向社会开放 = 是, never 不予共享), describes only their ``public`` fields, and never names a
 personal or restricted field: not in the table schema, and not in the description — the summary is
 published with the titles of the resource's non-public fields taken out of its enumerations.

@@ -160,7 +160,7 @@ def _rows(marker) -> int:
 
 
 def freshness(update_cycle: str, reference: datetime | None, now: datetime) -> tuple[str, timedelta | None]:
-    """(status, allowance) by :func:`citylake.freshness.assess`."""
+    """(status, allowance) by :func:`citylake.stages.freshness.assess`."""
     return assess(update_cycle, reference, now)["status"], max_age(update_cycle)
 
 

@@ -14,7 +14,7 @@ Tables
 * ``entry_facts`` — live facts read from the lake at each publication (the latest publication's
   facts are the live ones; older rows are history).
 
-The schema is created and upgraded by Alembic (``catalog/migrations``); keep this module and the
+The schema is created and upgraded by Alembic (``citylake/stages/publish/migrations``); keep this module and the
 migration scripts in step (a test compares them).
 """
 

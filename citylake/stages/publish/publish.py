@@ -9,7 +9,7 @@
    record the publication with a snapshot and the facts of every entry;
 3. write the exports and the pages — ``directory.xlsx``, ``directory.json``, ``directory.csv``,
    ``open-dcat.jsonld`` and ``site/`` — under ``settings.directory_dir``, and, when the lake is on
-   S3, also under ``directory/`` in the lake. Both go through :class:`citylake.lake.Lake`.
+   S3, also under ``directory/`` in the lake. Both go through :class:`citylake.core.lake.Lake`.
 
 Publishing again with nothing changed records a publication with no changes and keeps every code.
 ``diff(settings)`` lists what the latest publication changed against the one before it

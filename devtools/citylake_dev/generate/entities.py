@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import random
 from datetime import date
-from typing import TYPE_CHECKING
 
 from citylake.core.identifiers import (
     USCC_ALPHABET,
@@ -24,9 +23,6 @@ from citylake.core.identifiers import (
 )
 from citylake_dev import fakes
 from citylake_dev.generate.cells import GenerationError
-
-if TYPE_CHECKING:
-    from citylake_dev.generate.values import FileGen
 
 
 # ---- places -------------------------------------------------------------------------------------
@@ -139,7 +135,7 @@ class Record:
 
     __slots__ = ("_air", "_district", "_org", "_person", "_station", "count", "g", "i", "rng")
 
-    def __init__(self, g: FileGen, i: int):
+    def __init__(self, g, i: int):  # g: the values.FileGen writing this record (not imported: no cycle)
         self.g, self.rng, self.i = g, g.rng, i
         self._district = self._person = self._org = self._station = self._air = None
         self.count = None

@@ -11,6 +11,7 @@ from citylake.drivers.airflow import FRESHNESS_DAG_ID, OWNER, PUBLICATION_DAG_ID
 from citylake.drivers.airflow.schedules import CYCLE_SCHEDULES, department_schedule, schedule_for_cycle
 from citylake.core.registry import registrations_by_department
 from citylake.core.settings import REPO_ROOT
+from citylake.stages.chain import steps
 
 DAGS_FOLDER = REPO_ROOT / "dags"
 RESOURCES = REPO_ROOT / "registrations"
@@ -79,6 +80,7 @@ def test_one_task_group_per_registration(dagbag):
         assert groups == {r.resource for r in regs}
         for reg in regs:
             stages = STAGES_SQL if reg.source.kind == "sql" else STAGES_FILE
+            assert tuple(stages) == steps(reg), "the DAG's tasks are the chain's steps"
             group = dag.task_group.children[reg.resource]
             assert set(group.children) == {f"{reg.resource}.{s}" for s in stages}
             # a straight chain: detect/extract → ingest → conform → check → curate → receipt

@@ -66,7 +66,7 @@ def test_enterprise_registration_suite(regs):
         assert (("expect_column_values_to_not_be_null", f.name) in k) == f.required, f.name
     # single key → unique, once (the key field is also unique: true)
     assert len(k[("expect_column_values_to_be_unique", "uscc")]) == 1
-    # checks → regex from citylake.identifiers, division also in set
+    # checks → regex from citylake.core.identifiers, division also in set
     assert kw(k, "expect_column_values_to_match_regex", "uscc")["regex"] == ids.USCC_PATTERN
     assert kw(k, "expect_column_values_to_match_regex", "legal_rep_id")["regex"] == ids.CN_ID_PATTERN
     assert (

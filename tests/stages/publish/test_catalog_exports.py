@@ -17,7 +17,7 @@ from citylake.stages.publish.publish import publish
 from catalog_fixtures import NOW, copy_resources
 from citylake.core.registry import load_registrations
 
-# The national exchange template's columns, in order (STANDARDS.md section 1), written out here on
+# The national exchange template's columns, in order (the directory guideline's exchange template), written out here on
 # purpose rather than imported, so the test checks the module against the standard.
 TEMPLATE = [
     "序号", "类", "项", "目", "细目", "关联业务事项", "信息资源名称", "信息资源代码", "下设机构",

@@ -1,9 +1,9 @@
 """Schema migrations for the directory database (Alembic), run from code.
 
-``upgrade(url)`` brings a database to the newest schema; :func:`catalog.publish.publish` calls it
+``upgrade(url)`` brings a database to the newest schema; :func:`citylake.stages.publish.publish` calls it
 on every publication, so nobody runs schema changes by hand. New revisions go in ``versions/``
-(``alembic -c catalog/migrations/alembic.ini revision -m "…"`` or by hand) and must keep
-``catalog/models.py`` and the migrations equal (tests/catalog/test_db.py compares them).
+(``alembic -c citylake/stages/publish/migrations/alembic.ini revision -m "…"`` or by hand) and must keep
+``citylake/stages/publish/models.py`` and the migrations equal (tests/stages/publish/test_catalog_db.py compares them).
 """
 
 from __future__ import annotations

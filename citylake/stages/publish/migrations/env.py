@@ -1,4 +1,4 @@
-"""Alembic environment: always run from code with a connection (see catalog.migrations.upgrade)."""
+"""Alembic environment: always run from code with a connection (see citylake.stages.publish.migrations.upgrade)."""
 
 from __future__ import annotations
 
