@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# System packages some tests use: Chromium (directory page tests) and docker-compose
-# (config check of docker-compose.yml). Installed from Debian when missing and we are
-# root; otherwise the tests that need them skip and say why.
+# System packages the tests use: Chromium (directory page tests), docker-compose (config check of
+# docker-compose.yml) and PostgreSQL's binaries (tests start their own server on a free loopback
+# port; no system service is started). Installed from Debian when missing and we are root.
+# Otherwise the tests that need them skip and say why — or, with CI=true, fail.
 set -u
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "system-deps: missing ${need[*]} (not root or no apt-get); tests needing them will be skipped" >&2
+  echo "system-deps: missing ${need[*]} (not root or no apt-get); tests needing them will skip (fail with CI=true)" >&2
   exit 0
 fi
 echo "system-deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null 2>&1 || true
+# policy-rc.d 101: install the packages without starting their services (tests start their own).
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
-  || echo "system-deps: could not install ${need[*]}; tests needing them will be skipped" >&2
+  || echo "system-deps: could not install ${need[*]}; tests needing them will skip (fail with CI=true)" >&2
+rm -f /usr/sbin/policy-rc.d
 exit 0

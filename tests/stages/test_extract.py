@@ -17,7 +17,6 @@ from citylake.core.zones import landing_dir
 from citylake.core.registry import Registration, load_registration
 from citylake.core.settings import REPO_ROOT
 
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 REG_PATH = REPO_ROOT / "registrations" / "rsj" / "social_insurance_enrollment.yaml"
 T0 = datetime(2024, 6, 1, 8, 30, 0)
 
@@ -191,14 +190,8 @@ def test_sqlalchemy_url_from_airflow_uris():
 
 # ---- PostgreSQL ----------------------------------------------------------------------------------------
 @pytest.fixture
-def pg_table():
-    engine = create_engine(PG_URL)
-    try:
-        with engine.connect() as db:
-            db.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001
-        engine.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({exc.__class__.__name__}: {str(exc).splitlines()[0]})")
+def pg_table(pg_url):
+    engine = create_engine(pg_url)
     table = f"si_enrollment_{uuid.uuid4().hex[:10]}"
     try:
         yield engine, table
@@ -213,7 +206,8 @@ def test_postgresql_second_extraction_takes_only_rows_past_the_watermark(setting
     create_table(engine, table, "TIMESTAMP")
     reg = registration(table=table)
     # Airflow's Connection.get_uri() form for a postgres connection
-    check_incremental(settings, reg, "postgres://postgres@127.0.0.1:5432/test", engine, table)
+    u = engine.url
+    check_incremental(settings, reg, f"postgres://{u.username}@{u.host}:{u.port}/{u.database}", engine, table)
     state = Lake.from_settings(settings).read_json(watermark_path(reg))
     assert state["watermark"]["type"] == "datetime", "a timestamp watermark is bound back as a timestamp"
 

@@ -4,7 +4,6 @@ URLs for SQLite and, when reachable, PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +16,6 @@ from citylake.core.lake import Lake
 from citylake.core.settings import REPO_ROOT, Settings
 
 NOW = datetime(2025, 6, 30, 4, 0, tzinfo=timezone.utc)  # 12:00 in Shanghai
-PG_URL = os.environ.get("CITYLAKE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
 def _ts(dt: datetime) -> str:
@@ -126,20 +124,3 @@ def copy_resources(tmp_path: Path) -> Path:
     return dst
 
 
-# ---- databases ---------------------------------------------------------------------------------
-def pg_unavailable() -> str | None:
-    """None when PostgreSQL is reachable, else the reason."""
-    try:
-        import psycopg2
-    except ImportError:  # pragma: no cover
-        return "psycopg2 is not installed"
-    from sqlalchemy.engine import make_url
-
-    u = make_url(PG_URL)
-    try:
-        conn = psycopg2.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
-                                dbname=u.database, connect_timeout=3)
-        conn.close()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means: skip
-        return f"PostgreSQL not reachable at {u.render_as_string(hide_password=True)}: {str(exc).strip()}"

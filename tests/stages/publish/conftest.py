@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from catalog_fixtures import PG_URL, build_small_lake, pg_unavailable
+from catalog_fixtures import build_small_lake
 from citylake.core.lake import Lake
 from citylake.core.settings import Settings
 
@@ -24,18 +24,16 @@ def db_settings(request, settings) -> Settings:
     if request.param == "sqlite":
         yield settings
         return
-    reason = pg_unavailable()
-    if reason:
-        pytest.skip(reason)
     from sqlalchemy import create_engine, text
 
+    pg_url = request.getfixturevalue("pg_url")
     schema = f"citylake_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
+    admin = create_engine(pg_url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
+    sep = "&" if "?" in pg_url else "?"
     try:
-        yield replace(settings, directory_url=f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
+        yield replace(settings, directory_url=f"{pg_url}{sep}options=-csearch_path%3D{schema}")
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

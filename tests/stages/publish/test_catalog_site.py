@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from citylake_dev.testing import service_unavailable
+
 from citylake.stages.publish.publish import publish
 from catalog_fixtures import NOW
 from chromium_cdp import Chromium, chromium_missing
@@ -101,7 +103,7 @@ def test_open_pages_show_public_items_only(site, settings):
 def browser(tmp_path):
     reason = chromium_missing()
     if reason:
-        pytest.skip(reason)
+        service_unavailable(reason)
     with Chromium(tmp_path / "chromium-profile") as b:
         yield b
 
