@@ -8,10 +8,11 @@ export CITYLAKE_HOME ?= $(CURDIR)/var
 
 .PHONY: demo test venv lint clean bench
 
-$(STAMP): pyproject.toml
+# The product with its test tools, and the dev tools (a separate distribution, devtools/).
+$(STAMP): pyproject.toml devtools/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./devtools
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -21,13 +22,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/system-deps.sh
+	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_conform.py
 
+# Both run even when the first fails; either failing fails the target.
 lint: $(STAMP)
-	$(BIN)/python -m ruff check . || true
+	$(BIN)/ruff check . ; ruff=$$? ; \
+	$(BIN)/lint-imports --no-cache --no-logo ; imports=$$? ; \
+	test $$ruff -eq 0 && test $$imports -eq 0
 
 clean:
-	rm -rf var .pytest_cache test-artifacts
+	rm -rf var .pytest_cache .ruff_cache .import_linter_cache test-artifacts

@@ -17,8 +17,11 @@ echo "system-deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null 2>&1 || true
 # policy-rc.d 101: install the packages without starting their services (tests start their own).
-printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+made_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+fi
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
   || echo "system-deps: could not install ${need[*]}; tests needing them will skip (fail with CI=true)" >&2
-rm -f /usr/sbin/policy-rc.d
+[ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 exit 0
