@@ -151,8 +151,8 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
 @pytest.mark.parametrize("package, sample", [("citylake", "citylake.core.zones"),
                                              ("citylake_dev", "citylake_dev.generate.build")])
 def test_no_import_cycles(package, sample):
-    # Imports inside functions count; `if TYPE_CHECKING:` imports do not (no runtime cycle).
-    graph = grimp.build_graph(package, cache_dir=None, exclude_type_checking_imports=True)
+    # Imports inside functions and under `if TYPE_CHECKING:` count, as in the import contract.
+    graph = grimp.build_graph(package, cache_dir=None)
     assert sample in graph.modules, f"grimp does not see {sample}: missing __init__.py?"
     cycles = _cycles(graph)
     detail = []
@@ -178,7 +178,8 @@ def test_marker_names_only_in_zones():
     found: dict[str, set[str]] = {m: set() for m in MARKERS}
     for path in _py_files():
         for node in _code_strings(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            for token in set(re.findall(r"[\w.\-]+", node.value)) & found.keys():
+            tokens = {t.rstrip(".") for t in re.findall(r"[\w.\-]+", node.value)}
+            for token in tokens & found.keys():
                 found[token].add(f"{_rel(path)}:{node.lineno}")
     wrong = {m: sorted(w for w in where if not w.startswith(ZONES + ":")) for m, where in found.items()}
     assert not any(wrong.values()), f"marker names outside {ZONES} (use the zones constants): " + repr(
@@ -249,9 +250,11 @@ def test_product_wheel_has_no_dev_tools(tmp_path):
     product = zipfile.ZipFile(_build_wheel(src, out))
     names = product.namelist()
     leaked = [n for n in names if n.startswith(("citylake_dev/", "tests/", "devtools/", "dags/"))
-              or re.search(r"(generate|s3server|fakes|airflow_embedded|demo)", n)]
+              or re.search(r"/(generate|s3server|fakes|airflow_embedded|demo|demo_source|dev_env)(/|\.py$)", n)]
     assert leaked == []
-    # The layout's namespace-free packages all made it (a missing __init__.py can drop a subtree).
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert "citylake_dev" not in product.read(entry_points).decode()
+    # Every layer made it into the wheel (setuptools can drop a subtree it does not see as a package).
     for needed in ("citylake/core/zones.py", "citylake/core/data/gb2260_divisions.csv", "citylake/stages/chain.py",
                    "citylake/stages/publish/migrations/alembic.ini", "citylake/stages/check/runner.py",
                    "citylake/drivers/sparkjob.py", "citylake/drivers/cli/main.py"):

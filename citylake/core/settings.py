@@ -7,7 +7,7 @@ environment itself, so tests can build one for a temporary lake.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -16,6 +16,31 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+# Settings field → the environment variable it is read from (and written to by ``as_env``).
+ENV = {
+    "home": "CITYLAKE_HOME",
+    "lake_uri": "CITYLAKE_LAKE_URI",
+    "directory_url": "CITYLAKE_DIRECTORY_URL",
+    "spark_master": "CITYLAKE_SPARK_MASTER",
+    "resources_dir": "CITYLAKE_RESOURCES_DIR",
+    "division_retired_window_years": "CITYLAKE_DIVISION_RETIRED_WINDOW_YEARS",
+    "landing_settle_seconds": "CITYLAKE_LANDING_SETTLE_SECONDS",
+    "shuffle_partitions": "CITYLAKE_SHUFFLE_PARTITIONS",
+    "spark_driver_memory": "CITYLAKE_SPARK_DRIVER_MEMORY",
+    "spark_log_level": "CITYLAKE_SPARK_LOG_LEVEL",
+    "airflow_retries": "CITYLAKE_AIRFLOW_RETRIES",
+    "airflow_retry_delay_seconds": "CITYLAKE_AIRFLOW_RETRY_DELAY_SECONDS",
+    "spark_job_script": "CITYLAKE_SPARK_JOB",
+    "repo_url": "CITYLAKE_REPO_URL",
+}
+S3_ENV = {
+    "endpoint": "CITYLAKE_S3_ENDPOINT",
+    "access_key": "CITYLAKE_S3_ACCESS_KEY",
+    "secret_key": "CITYLAKE_S3_SECRET_KEY",
+    "region": "CITYLAKE_S3_REGION",
+}
 
 
 @dataclass(frozen=True)
@@ -30,10 +55,10 @@ class S3Options:
     @classmethod
     def from_env(cls) -> "S3Options":
         return cls(
-            endpoint=_env("CITYLAKE_S3_ENDPOINT"),
-            access_key=_env("CITYLAKE_S3_ACCESS_KEY", _env("AWS_ACCESS_KEY_ID")),
-            secret_key=_env("CITYLAKE_S3_SECRET_KEY", _env("AWS_SECRET_ACCESS_KEY")),
-            region=_env("CITYLAKE_S3_REGION", "us-east-1") or "us-east-1",
+            endpoint=_env(S3_ENV["endpoint"]),
+            access_key=_env(S3_ENV["access_key"], _env("AWS_ACCESS_KEY_ID")),
+            secret_key=_env(S3_ENV["secret_key"], _env("AWS_SECRET_ACCESS_KEY")),
+            region=_env(S3_ENV["region"], "us-east-1") or "us-east-1",
         )
 
 
@@ -64,52 +89,29 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
-        home = Path(_env("CITYLAKE_HOME", "./var")).resolve()
-        settings = cls(
-            home=home,
-            lake_uri=_env("CITYLAKE_LAKE_URI", (home / "lake").as_uri()),
-            directory_url=_env(
-                "CITYLAKE_DIRECTORY_URL", f"sqlite:///{home / 'directory' / 'directory.db'}"
-            ),
-            spark_master=_env("CITYLAKE_SPARK_MASTER", "local[*]"),
-            resources_dir=Path(_env("CITYLAKE_RESOURCES_DIR", str(REPO_ROOT / "registrations"))),
-            s3=S3Options.from_env(),
-            division_retired_window_years=int(_env("CITYLAKE_DIVISION_RETIRED_WINDOW_YEARS", "5")),
-            landing_settle_seconds=float(_env("CITYLAKE_LANDING_SETTLE_SECONDS", "0")),
-            shuffle_partitions=int(_env("CITYLAKE_SHUFFLE_PARTITIONS", "4")),
-            spark_driver_memory=_env("CITYLAKE_SPARK_DRIVER_MEMORY", "2g"),
-            spark_log_level=_env("CITYLAKE_SPARK_LOG_LEVEL", "WARN"),
-            airflow_retries=int(_env("CITYLAKE_AIRFLOW_RETRIES", "2")),
-            airflow_retry_delay_seconds=float(_env("CITYLAKE_AIRFLOW_RETRY_DELAY_SECONDS", "60")),
-            repo_url=_env("CITYLAKE_REPO_URL", ""),
-            spark_job_script=Path(_env("CITYLAKE_SPARK_JOB", str(REPO_ROOT / "citylake" / "drivers" / "sparkjob.py"))),
-        )
+        home = Path(_env(ENV["home"], "./var")).resolve()
+        # Defaults that depend on the home folder or the checkout; the rest are the field defaults.
+        derived = {
+            "lake_uri": (home / "lake").as_uri(),
+            "directory_url": f"sqlite:///{home / 'directory' / 'directory.db'}",
+            "spark_master": "local[*]",
+            "resources_dir": REPO_ROOT / "registrations",
+        }
+        values: dict = {"home": home, "s3": S3Options.from_env()}
+        for f in fields(cls):
+            if f.name in values:
+                continue
+            default = derived.get(f.name, f.default)
+            raw = _env(ENV[f.name])
+            values[f.name] = default if raw is None else type(default)(raw)
+        settings = cls(**values)
         return replace(settings, **overrides) if overrides else settings
 
     def as_env(self) -> dict[str, str]:
         """These settings as the CITYLAKE_* variables :meth:`from_env` reads back (for processes
         started by the embedded Airflow and spark-submit)."""
-        env = {
-            "CITYLAKE_HOME": str(self.home),
-            "CITYLAKE_LAKE_URI": self.lake_uri,
-            "CITYLAKE_DIRECTORY_URL": self.directory_url,
-            "CITYLAKE_SPARK_MASTER": self.spark_master,
-            "CITYLAKE_RESOURCES_DIR": str(self.resources_dir),
-            "CITYLAKE_DIVISION_RETIRED_WINDOW_YEARS": str(self.division_retired_window_years),
-            "CITYLAKE_LANDING_SETTLE_SECONDS": str(self.landing_settle_seconds),
-            "CITYLAKE_SHUFFLE_PARTITIONS": str(self.shuffle_partitions),
-            "CITYLAKE_SPARK_DRIVER_MEMORY": self.spark_driver_memory,
-            "CITYLAKE_SPARK_LOG_LEVEL": self.spark_log_level,
-            "CITYLAKE_AIRFLOW_RETRIES": str(self.airflow_retries),
-            "CITYLAKE_AIRFLOW_RETRY_DELAY_SECONDS": str(self.airflow_retry_delay_seconds),
-            "CITYLAKE_SPARK_JOB": str(self.spark_job_script),
-        }
-        if self.repo_url:
-            env["CITYLAKE_REPO_URL"] = self.repo_url
-        for name, value in (("CITYLAKE_S3_ENDPOINT", self.s3.endpoint), ("CITYLAKE_S3_ACCESS_KEY", self.s3.access_key),
-                            ("CITYLAKE_S3_SECRET_KEY", self.s3.secret_key), ("CITYLAKE_S3_REGION", self.s3.region)):
-            if value:
-                env[name] = value
+        env = {var: str(getattr(self, name)) for name, var in ENV.items() if getattr(self, name) not in ("", None)}
+        env.update({var: str(getattr(self.s3, name)) for name, var in S3_ENV.items() if getattr(self.s3, name)})
         return env
 
     @staticmethod

@@ -25,7 +25,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from citylake.core.settings import Settings
+from citylake.core.settings import ENV, Settings
 from citylake.drivers.airflow.tasks import StageFailure, load_reg, pending_for, spark_failure_reason
 
 FAILURE_XCOM_KEY = "citylake_failure"
@@ -90,5 +90,5 @@ class StageSparkSubmitOperator(SparkSubmitOperator):
         conn = BaseHook.get_connection(self._conn_id)
         if (self._deploy_mode or conn.extra_dejson.get("deploy-mode")) != "cluster":
             # In cluster deploy mode the driver does not run here and env vars cannot be passed.
-            env["CITYLAKE_SPARK_MASTER"] = connection_master(conn)
+            env[ENV["spark_master"]] = connection_master(conn)
             self.env_vars = {**env, **(self.env_vars or {})}
