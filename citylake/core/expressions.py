@@ -26,18 +26,18 @@ from citylake.core import identifiers as idf
 from citylake.core.registry import MONEY_UNITS
 
 __all__ = [
-    "normalize_text",
-    "has_encoding_damage",
-    "identifier_reason",
-    "identifier_normalized",
-    "parse_date",
-    "parse_timestamp",
-    "parse_integer",
-    "parse_decimal",
-    "parse_money",
+    "IDENTIFIER_CHECKS",
     "codelist_value",
     "division_membership",
-    "IDENTIFIER_CHECKS",
+    "has_encoding_damage",
+    "identifier_normalized",
+    "identifier_reason",
+    "normalize_text",
+    "parse_date",
+    "parse_decimal",
+    "parse_integer",
+    "parse_money",
+    "parse_timestamp",
 ]
 
 IDENTIFIER_CHECKS = tuple(idf.CHECKERS)

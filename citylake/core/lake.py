@@ -15,9 +15,10 @@ import hashlib
 import json
 import posixpath
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import IO, Iterator
+from datetime import UTC, datetime
+from typing import IO
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
@@ -77,7 +78,7 @@ class Lake:
         self.fs, self.root, self.scheme = _make_filesystem(self.uri, self.s3)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Lake":
+    def from_settings(cls, settings: Settings) -> Lake:
         return cls(settings.lake_uri, settings.s3)
 
     # ---- paths -------------------------------------------------------------------------
@@ -114,7 +115,7 @@ class Lake:
             if fi.type != pafs.FileType.File:
                 continue
             relpath = fi.path[len(self.root) + 1 :] if self.root else fi.path
-            mtime = fi.mtime.replace(tzinfo=timezone.utc) if fi.mtime and fi.mtime.tzinfo is None else fi.mtime
+            mtime = fi.mtime.replace(tzinfo=UTC) if fi.mtime and fi.mtime.tzinfo is None else fi.mtime
             out.append(LakeFile(relpath, fi.size or 0, mtime, fi.path))
         return sorted(out, key=lambda f: f.path)
 
@@ -247,9 +248,8 @@ class Lake:
         self.write_json(marker_rel, marker)
 
     def iter_lines(self, rel: str) -> Iterator[str]:
-        for line in self.read_bytes(rel).decode("utf-8").splitlines():
-            yield line
+        yield from self.read_bytes(rel).decode("utf-8").splitlines()
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

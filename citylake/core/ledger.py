@@ -97,7 +97,7 @@ class Ledger:
 
     # ---- reading ------------------------------------------------------------------------------
     @classmethod
-    def read(cls, source: Settings | Lake, reg: Registration) -> "Ledger":
+    def read(cls, source: Settings | Lake, reg: Registration) -> Ledger:
         lake = source if isinstance(source, Lake) else Lake.from_settings(source)
         res, dept = reg.resource, reg.department
 

@@ -9,7 +9,6 @@ the field.
 from __future__ import annotations
 
 import codecs
-
 import re
 from datetime import date
 from pathlib import Path

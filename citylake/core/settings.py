@@ -53,7 +53,7 @@ class S3Options:
     region: str = "us-east-1"
 
     @classmethod
-    def from_env(cls) -> "S3Options":
+    def from_env(cls) -> S3Options:
         return cls(
             endpoint=_env(S3_ENV["endpoint"]),
             access_key=_env(S3_ENV["access_key"], _env("AWS_ACCESS_KEY_ID")),
@@ -88,7 +88,7 @@ class Settings:
     repo_url: str = ""
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
+    def from_env(cls, **overrides) -> Settings:
         home = Path(_env(ENV["home"], "./var")).resolve()
         # Defaults that depend on the home folder or the checkout; the rest are the field defaults.
         derived = {

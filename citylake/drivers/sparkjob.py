@@ -16,9 +16,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script by spark-submit from a source checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from citylake.core.registry import find_registration  # noqa: E402
-from citylake.core.settings import Settings  # noqa: E402
-from citylake.stages.chain import SPARK_STEPS, run_step  # noqa: E402
+from citylake.core.registry import find_registration
+from citylake.core.settings import Settings
+from citylake.stages.chain import SPARK_STEPS, run_step
 
 SCRIPT = Path(__file__).resolve()
 

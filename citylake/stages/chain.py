@@ -12,8 +12,8 @@ session; the rest are plain Python.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from citylake.core.ledger import Ledger
 from citylake.core.registry import Registration

@@ -72,16 +72,23 @@ def _known(name: str) -> str:
 def _identifier_stages(reg: Registration, settings: Settings, decoded: DataFrame) -> DataFrame:
     """Materialize each identifier's normalized form, then its GB/T 2260 membership (one SQL IN each)."""
     idents = [
-        X.identifier_normalized(f.check, F.col(_norm(f.name)), **({"legacy15": f.legacy15} if f.check == "cn_id" else {}))
-        .alias(_ident(f.name))
-        for f in reg.fields if f.check in CHECKERS
+        X.identifier_normalized(
+            f.check, F.col(_norm(f.name)), **({"legacy15": f.legacy15} if f.check == "cn_id" else {})
+        ).alias(_ident(f.name))
+        for f in reg.fields
+        if f.check in CHECKERS
     ]
     if idents:
         decoded = decoded.select("*", *idents)
     known = [
-        X.division_membership(_ident(f.name), any_edition=f.check == "cn_id", prefix6=f.check == "cn_id",
-                              retired_window_years=settings.division_retired_window_years).alias(_known(f.name))
-        for f in reg.fields if f.check in MEMBERSHIP_CHECKS
+        X.division_membership(
+            _ident(f.name),
+            any_edition=f.check == "cn_id",
+            prefix6=f.check == "cn_id",
+            retired_window_years=settings.division_retired_window_years,
+        ).alias(_known(f.name))
+        for f in reg.fields
+        if f.check in MEMBERSHIP_CHECKS
     ]
     if known:
         decoded = decoded.select("*", *known)
@@ -133,9 +140,8 @@ def field_columns(fld: FieldSpec, settings: Settings, missing: bool) -> tuple[li
         outputs = [value.alias(fld.name), money.getField("currency").alias(f"{fld.name}_currency")]
     elif fld.type == "boolean":
         lowered = F.lower(norm)
-        value = (
-            F.when(lowered.isin("是", "true", "y", "yes", "1"), F.lit(True))
-            .when(lowered.isin("否", "false", "n", "no", "0"), F.lit(False))
+        value = F.when(lowered.isin("是", "true", "y", "yes", "1"), F.lit(True)).when(
+            lowered.isin("否", "false", "n", "no", "0"), F.lit(False)
         )
         reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_boolean", fld))
         outputs = [value.alias(fld.name)]
@@ -179,8 +185,13 @@ def conform_frame(decoded: DataFrame, reg: Registration, settings: Settings, mis
     all_reasons = F.when(F.col("_raw_line").isNotNull(), F.col("_pre_reasons")).otherwise(
         F.concat(F.col("_pre_reasons"), field_reasons)
     )
-    df = decoded.select("_source_row", "_raw_line", *[c for c in decoded.columns if c.startswith("_orig_")],
-                        *typed, all_reasons.alias(ROW_REASONS))
+    df = decoded.select(
+        "_source_row",
+        "_raw_line",
+        *[c for c in decoded.columns if c.startswith("_orig_")],
+        *typed,
+        all_reasons.alias(ROW_REASONS),
+    )
 
     # Duplicates, judged only among rows that are otherwise good, first occurrence kept.
     clean = F.size(ROW_REASONS) == 0
@@ -222,11 +233,7 @@ def _parquet_rows(lake: Lake, rel: str) -> int:
 
 def _reason_counts(spark: SparkSession, lake: Lake, rel: str) -> dict[str, int]:
     rows = (
-        spark.read.parquet(lake.spark_uri(rel))
-        .select(F.explode(ROW_REASONS).alias("r"))
-        .groupBy("r")
-        .count()
-        .collect()
+        spark.read.parquet(lake.spark_uri(rel)).select(F.explode(ROW_REASONS).alias("r")).groupBy("r").count().collect()
     )
     return {r["r"]: int(r["count"]) for r in sorted(rows, key=lambda r: r["r"])}
 
@@ -245,8 +252,9 @@ def _record_failure(lake: Lake, reg: Registration, batch_id: str, error: DecodeE
     return failure
 
 
-def conform_batch(spark: SparkSession, settings: Settings, reg: Registration, batch_id: str,
-                  ledger: Ledger | None = None) -> ConformResult:
+def conform_batch(
+    spark: SparkSession, settings: Settings, reg: Registration, batch_id: str, ledger: Ledger | None = None
+) -> ConformResult:
     lake = Lake.from_settings(settings)
     manifest = (ledger or Ledger.read(lake, reg)).batch(batch_id).manifest
     if manifest["status"] != "ingested":
@@ -270,7 +278,9 @@ def conform_batch(spark: SparkSession, settings: Settings, reg: Registration, ba
         good = df.filter(F.size(ROW_REASONS) == 0).select(*output_columns(reg), *lineage)
         bad = df.filter(F.size(ROW_REASONS) > 0).select(
             *[F.col(f"_orig_{f.name}").alias(f.name) for f in reg.fields],
-            "_raw_line", ROW_REASONS, *lineage,
+            "_raw_line",
+            ROW_REASONS,
+            *lineage,
         )
         files = max(1, info.rows // 1_000_000)
         good.coalesce(files).write.mode("overwrite").parquet(lake.spark_uri(f"{work}/standardized"))
@@ -287,19 +297,31 @@ def conform_batch(spark: SparkSession, settings: Settings, reg: Registration, ba
         )
     committed_at = now_utc().isoformat()
     columns = [{"name": f.name, "type": str(f.dataType.simpleString())} for f in good.schema.fields]
-    lake.commit(f"{work}/standardized", zones.standardized_dir(reg.resource, batch_id),
-                zones.standardized_marker(reg.resource, batch_id),
-                {"batch_id": batch_id, "rows": n_good, "columns": columns, "committed_at": committed_at,
-                 "decode": info.as_dict()})
-    lake.commit(f"{work}/quarantine", zones.quarantine_dir(reg.resource, batch_id),
-                zones.quarantine_marker(reg.resource, batch_id),
-                {"batch_id": batch_id, "rows": n_bad, "reasons": reasons, "committed_at": committed_at})
+    lake.commit(
+        f"{work}/standardized",
+        zones.standardized_dir(reg.resource, batch_id),
+        zones.standardized_marker(reg.resource, batch_id),
+        {
+            "batch_id": batch_id,
+            "rows": n_good,
+            "columns": columns,
+            "committed_at": committed_at,
+            "decode": info.as_dict(),
+        },
+    )
+    lake.commit(
+        f"{work}/quarantine",
+        zones.quarantine_dir(reg.resource, batch_id),
+        zones.quarantine_marker(reg.resource, batch_id),
+        {"batch_id": batch_id, "rows": n_bad, "reasons": reasons, "committed_at": committed_at},
+    )
     lake.delete_dir(work)
     return ConformResult(reg.resource, batch_id, "conformed", info.rows, n_good, n_bad, reasons, info.as_dict())
 
 
-def conform_batches(spark: SparkSession, settings: Settings, reg: Registration,
-                    batch_ids: list[str] | None = None) -> list[ConformResult]:
+def conform_batches(
+    spark: SparkSession, settings: Settings, reg: Registration, batch_ids: list[str] | None = None
+) -> list[ConformResult]:
     """Conform the named batches, or every batch waiting for conform."""
     ledger = Ledger.read(settings, reg)
     batch_ids = ledger.pending("conform") if batch_ids is None else batch_ids

@@ -16,10 +16,10 @@ import csv
 import io
 import json
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -177,7 +177,7 @@ def _decode_csv(lake: Lake, raw_rel: str, reg: Registration, sink_factory) -> De
         text = io.TextIOWrapper(f, encoding=encoding, newline="")
         lines = _numbered_lines(text)
         header = None
-        for lineno, line in lines:
+        for _lineno, line in lines:
             if line.strip():
                 try:
                     header = next(csv.reader([line], delimiter=delimiter, strict=True))
@@ -331,6 +331,7 @@ def _decode_json(lake: Lake, raw_rel: str, reg: Registration, sink_factory) -> D
             raise DecodeError("bad_json", f"JSON 数组无法解析：{exc}", f"JSON array cannot be parsed: {exc}") from None
         items = ((i, None, obj) for i, obj in enumerate(array, start=1))
     else:
+
         def lines():
             for lineno, line in enumerate(text.splitlines(), start=1):
                 if not line.strip():

@@ -13,7 +13,7 @@ writes ``directory/freshness.json`` into the lake and ``freshness.json`` /
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from citylake.core.lake import Lake
@@ -52,7 +52,7 @@ def _parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
     value = datetime.fromisoformat(str(text))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def last_update(settings: Settings, reg: Registration, lake: Lake | None = None) -> datetime | None:
@@ -88,12 +88,12 @@ def assess(update_cycle: str, updated_at: datetime | None, now: datetime) -> dic
 
 
 def is_overdue(update_cycle: str, updated_at: datetime | None, now: datetime | None = None) -> bool:
-    return assess(update_cycle, updated_at, now or datetime.now(timezone.utc))["overdue"]
+    return assess(update_cycle, updated_at, now or datetime.now(UTC))["overdue"]
 
 
 def freshness_report(settings: Settings, now: datetime | None = None,
                      regs: list[Registration] | None = None) -> dict:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     regs = load_registrations(settings.resources_dir) if regs is None else regs
     lake = Lake.from_settings(settings)
     rows = []
@@ -117,7 +117,7 @@ def freshness_report(settings: Settings, now: datetime | None = None,
 
 
 def _duration_zh(hours: float) -> str:
-    days, rest = divmod(int(round(hours)), 24)
+    days, rest = divmod(round(hours), 24)
     if days and rest:
         return f"{days} 天 {rest} 小时"
     if days:
@@ -157,8 +157,9 @@ def render_text(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_freshness_report(settings: Settings, now: datetime | None = None,
-                           regs: list[Registration] | None = None) -> dict:
+def write_freshness_report(
+    settings: Settings, now: datetime | None = None, regs: list[Registration] | None = None
+) -> dict:
     """Assess every registration; write the report into the lake and the local directory folder."""
     report = freshness_report(settings, now, regs)
     Lake.from_settings(settings).write_json(REPORT_REL, report)

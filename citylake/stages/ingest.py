@@ -14,7 +14,7 @@ import posixpath
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
-from datetime import timezone
+from datetime import UTC
 
 from citylake.core import zones
 from citylake.core.lake import Lake, LakeFile, now_utc
@@ -50,7 +50,7 @@ def safe_name(name: str) -> str:
     name = re.sub(r"\.{2,}", ".", name).strip(" .") or "file"
     encoded = name.encode("utf-8")
     if len(encoded) > 120:
-        stem, dot, ext = name.rpartition(".")
+        _stem, dot, ext = name.rpartition(".")
         ext = ext if dot and len(ext) <= 8 else ""
         name = encoded[: 120 - len(ext) - 1].decode("utf-8", "ignore") + ("." + ext if ext else "")
     return name
@@ -90,7 +90,11 @@ def _ready_files(settings: Settings, reg: Registration) -> list[LakeFile]:
     for f in landing_files(settings, reg):
         if is_in_progress(f.name):
             continue
-        if settings.landing_settle_seconds and f.mtime and (now - f.mtime).total_seconds() < settings.landing_settle_seconds:
+        if (
+            settings.landing_settle_seconds
+            and f.mtime
+            and (now - f.mtime).total_seconds() < settings.landing_settle_seconds
+        ):
             continue
         ready.append(f)
     return ready
@@ -110,7 +114,9 @@ def _sha256_stream(lake: Lake, full: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def ingest_file(settings: Settings, reg: Registration, landing: LakeFile | str, lake: Lake | None = None) -> IngestOutcome:
+def ingest_file(
+    settings: Settings, reg: Registration, landing: LakeFile | str, lake: Lake | None = None
+) -> IngestOutcome:
     """Copy one landing file into raw with its manifest; recognise bytes already ingested.
 
     The landing file is read through the path it was listed under: on S3 a liaison can create a
@@ -120,14 +126,19 @@ def ingest_file(settings: Settings, reg: Registration, landing: LakeFile | str, 
         landing = LakeFile(landing, 0, None, lake.fs_path(landing))
     landing_rel = landing.path
     prefix = zones.landing_dir(reg.department, reg.resource) + "/"
-    source_name = landing_rel[len(prefix):] if landing_rel.startswith(prefix) else posixpath.basename(landing_rel)
+    source_name = landing_rel[len(prefix) :] if landing_rel.startswith(prefix) else posixpath.basename(landing_rel)
     sha, size = _sha256_stream(lake, landing.full)
     index_rel = zones.raw_index_path(reg.department, reg.resource, sha)
     previous = lake.read_json_or(index_rel)
     if previous:
         outcome = IngestOutcome(
-            landing_rel, "duplicate", previous["batch_id"], sha, size,
-            reason="already_ingested", reason_zh="相同内容的文件已于此前接收，本次不重复入湖",
+            landing_rel,
+            "duplicate",
+            previous["batch_id"],
+            sha,
+            size,
+            reason="already_ingested",
+            reason_zh="相同内容的文件已于此前接收，本次不重复入湖",
             duplicate_of=previous.get("source_name"),
         )
         _delete_listed(lake, landing)
@@ -136,7 +147,7 @@ def ingest_file(settings: Settings, reg: Registration, landing: LakeFile | str, 
 
     batch_id = _batch_id(sha)
     received = now_utc()
-    ingest_date = received.astimezone(timezone.utc).date().isoformat()
+    ingest_date = received.astimezone(UTC).date().isoformat()
     batch_rel = zones.raw_batch_dir(reg.department, reg.resource, ingest_date, batch_id)
     problem = name_problem(source_name)
     stored_name = safe_name(source_name.replace("/", "_"))
@@ -144,18 +155,24 @@ def ingest_file(settings: Settings, reg: Registration, landing: LakeFile | str, 
     if problem:
         status, (reason_code, reason_zh, reason_en) = "rejected", problem
     elif size == 0:
-        status, reason_code, reason_zh, reason_en = "rejected", "empty_file", "文件为空（0 字节）", "the file is empty (0 bytes)"
+        status, reason_code, reason_zh, reason_en = (
+            "rejected",
+            "empty_file",
+            "文件为空（0 字节）",
+            "the file is empty (0 bytes)",
+        )
     elif not fnmatch.fnmatch(source_name.lower(), reg.source.pattern.lower()):
         status, reason_code = "rejected", "unexpected_file_type"
         reason_zh = f"文件类型与登记不符（应为 {reg.source.pattern}）"
         reason_en = f"file name does not match the registered pattern {reg.source.pattern}"
     raw_rel = f"{batch_rel}/{stored_name}"
     with lake.fs.open_input_stream(landing.full) as src:
-        copied_sha, copied_size = lake.copy_stream(src, raw_rel)
+        copied_sha, _copied_size = lake.copy_stream(src, raw_rel)
     if copied_sha != sha:  # the file changed while we read it: still being written
         lake.delete(raw_rel)
-        return IngestOutcome(landing_rel, "skipped", None, sha, size, reason="changing",
-                             reason_zh="文件仍在写入，稍后重试")
+        return IngestOutcome(
+            landing_rel, "skipped", None, sha, size, reason="changing", reason_zh="文件仍在写入，稍后重试"
+        )
     manifest = {
         "batch_id": batch_id,
         "department": reg.department,
@@ -175,7 +192,9 @@ def ingest_file(settings: Settings, reg: Registration, landing: LakeFile | str, 
     }
     lake.write_json(zones.manifest_path(batch_rel), manifest)
     # The index is written last: a crash before this point re-ingests into the same batch folder.
-    lake.write_json(index_rel, {"batch_id": batch_id, "source_name": source_name, "manifest": zones.manifest_path(batch_rel)})
+    lake.write_json(
+        index_rel, {"batch_id": batch_id, "source_name": source_name, "manifest": zones.manifest_path(batch_rel)}
+    )
     _delete_listed(lake, landing)
     return IngestOutcome(landing_rel, status, batch_id, sha, size, reason=reason_code, reason_zh=reason_zh)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import posixpath
 
 from citylake.core import zones
-from citylake.core.ledger import BatchState, Ledger
 from citylake.core.lake import Lake, now_utc
+from citylake.core.ledger import BatchState, Ledger
 from citylake.core.reasons import REASONS, describe, split_reason
 from citylake.core.registry import Registration
 from citylake.core.settings import Settings

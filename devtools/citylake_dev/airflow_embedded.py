@@ -24,13 +24,12 @@ Importing this module does not import Airflow.
 from __future__ import annotations
 
 import os
-import random
 import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from citylake.core.settings import REPO_ROOT, Settings
@@ -209,9 +208,9 @@ def run_dags(dag_ids: list[str], settings: Settings | None = None, logical_date:
 
     settings = settings or Settings.from_env()
     home = prepare_airflow_home(settings)
-    base = logical_date or datetime.now(timezone.utc)
+    base = logical_date or datetime.now(UTC)
     if base.tzinfo is None:
-        base = base.replace(tzinfo=timezone.utc)
+        base = base.replace(tzinfo=UTC)
     plan = []
     for i, dag_id in enumerate(dag_ids):
         when = base + timedelta(microseconds=i)  # distinct logical dates, even for the same DAG
@@ -250,6 +249,8 @@ def run_dags(dag_ids: list[str], settings: Settings | None = None, logical_date:
                 proc.kill()
                 proc.wait()
                 raise
+            finally:
+                proc.stdout.close()
     finally:
         os.unlink(plan_path)
     out = []
@@ -278,8 +279,8 @@ def run_dag(dag_id: str, logical_date: datetime | None = None, settings: Setting
 
 
 def department_dag_ids(settings: Settings) -> list[str]:
-    from citylake.drivers.airflow import department_dag_id
     from citylake.core.registry import registrations_by_department
+    from citylake.drivers.airflow import department_dag_id
 
     return [department_dag_id(d) for d in sorted(registrations_by_department(settings.resources_dir))]
 
@@ -347,7 +348,7 @@ def _runner_main(plan_path: str) -> int:
         except SystemExit as exc:
             if exc.code not in (None, 0):
                 error = str(exc.code)
-        except BaseException as exc:  # noqa: BLE001 - one DAG's crash must not stop the others
+        except BaseException as exc:
             error = f"{exc.__class__.__name__}: {exc}"
             traceback.print_exc()
         finally:
@@ -371,11 +372,10 @@ def _runner_main(plan_path: str) -> int:
 def _run_state(dag_id: str, logical_date: str) -> tuple[str, list[str]]:
     """The recorded state of a DAG run and its failed tasks, from the metadata database."""
     try:
-        from sqlalchemy import select
-
         from airflow.models.dagrun import DagRun
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
+        from sqlalchemy import select
 
         when = datetime.fromisoformat(logical_date)
         with create_session() as session:
@@ -386,7 +386,7 @@ def _run_state(dag_id: str, logical_date: str) -> tuple[str, list[str]]:
                                                              TaskInstance.run_id == run.run_id)).all()
             failed = sorted(ti.task_id for ti in tis if str(ti.state) in ("failed", "TaskInstanceState.FAILED"))
             return ("success" if str(run.state) in ("success", "DagRunState.SUCCESS") else "failed"), failed
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "failed", []
 
 

@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help=f"random seed of the sample exports; the same seed gives the same bytes "
                              f"(default {DEFAULT_SEED})")
-    parser.add_argument("--direct", action="store_true", help="run the chain in this process instead of through Airflow")
+    parser.add_argument(
+        "--direct", action="store_true", help="run the chain in this process instead of through Airflow"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -63,8 +65,10 @@ def run(args) -> int:
     for s in summaries:
         again = s["duplicate_drops"] - duplicates_before.get(s["resource"], 0)
         if again:
-            print(f"{s['department']}/{s['resource']}: {again} drop(s) already ingested before — "
-                  f"recognised by checksum and not ingested again (see the .duplicate receipts)")
+            print(
+                f"{s['department']}/{s['resource']}: {again} drop(s) already ingested before — "
+                f"recognised by checksum and not ingested again (see the .duplicate receipts)"
+            )
     if args.json:
         print(json.dumps(summaries, ensure_ascii=False, indent=2))
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from citylake.core.settings import Settings
@@ -87,8 +87,8 @@ def seed_demo_source_db(settings: Settings, rows: int = 400, seed: int = 2024060
     """
     from sqlalchemy import create_engine, text
 
-    from citylake_dev import fakes
     from citylake.core.identifiers import divisions
+    from citylake_dev import fakes
 
     url = url or demo_source_url(settings)
     if not url:
@@ -145,9 +145,15 @@ def seed_demo_source_db(settings: Settings, rows: int = 400, seed: int = 2024060
                 start = date(max(born.year + 18, 2000), 1, 1) + timedelta(days=rng.randint(0, 3650))
                 start = min(start, date(2024, 5, 31))
                 for kind in kinds:
-                    rec = {**person, "aae140": kind, "aae030": start.isoformat(), "dwtyshxydm": employer,
-                           "aac008": rng.choices("123", (88, 7, 5))[0], "aae011": rng.choice(handlers),
-                           "aae013": rng.choice(fakes.REMARKS)}
+                    rec = {
+                        **person,
+                        "aae140": kind,
+                        "aae030": start.isoformat(),
+                        "dwtyshxydm": employer,
+                        "aac008": rng.choices("123", (88, 7, 5))[0],
+                        "aae011": rng.choice(handlers),
+                        "aae013": rng.choice(fakes.REMARKS),
+                    }
                     if rng.random() < 0.04:
                         bad += 1
                         defect = rng.randrange(6)
@@ -170,11 +176,22 @@ def seed_demo_source_db(settings: Settings, rows: int = 400, seed: int = 2024060
                 rec["id"] = max_id + i
                 rec["aae036"] = tick()
             if records:
-                db.execute(text(f"INSERT INTO {DEMO_SOURCE_TABLE} (id, aac002, aac003, aae140, aae030, dwtyshxydm, "
-                                "aab301, aac008, aae011, aae013, aae036) VALUES (:id, :aac002, :aac003, :aae140, "
-                                ":aae030, :dwtyshxydm, :aab301, :aac008, :aae011, :aae013, :aae036)"), records)
+                db.execute(
+                    text(
+                        f"INSERT INTO {DEMO_SOURCE_TABLE} (id, aac002, aac003, aae140, aae030, dwtyshxydm, "
+                        "aab301, aac008, aae011, aae013, aae036) VALUES (:id, :aac002, :aac003, :aae140, "
+                        ":aae030, :dwtyshxydm, :aab301, :aac008, :aae011, :aae013, :aae036)"
+                    ),
+                    records,
+                )
             total = db.execute(text(f"SELECT COUNT(*) FROM {DEMO_SOURCE_TABLE}")).scalar_one()
     finally:
         engine.dispose()
-    return {"url": url, "table": DEMO_SOURCE_TABLE, "inserted": len(records), "updated": updated,
-            "defective": bad, "rows_total": total}
+    return {
+        "url": url,
+        "table": DEMO_SOURCE_TABLE,
+        "inserted": len(records),
+        "updated": updated,
+        "defective": bad,
+        "rows_total": total,
+    }

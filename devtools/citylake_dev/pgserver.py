@@ -65,7 +65,7 @@ class PostgresServer:
         return f"postgresql+psycopg2://postgres@{HOST}:{self.port}/{DATABASE}"
 
     @classmethod
-    def start(cls, base: Path, timeout: float = 60.0) -> "PostgresServer":
+    def start(cls, base: Path, timeout: float = 60.0) -> PostgresServer:
         bin_dir = find_bin_dir()
         if bin_dir is None:
             raise PostgresUnavailable("PostgreSQL binaries not found (Debian: apt-get install postgresql; "
@@ -89,10 +89,10 @@ class PostgresServer:
             try:
                 server._psql("postgres", f"CREATE DATABASE {DATABASE}")
                 break
-            except subprocess.CalledProcessError:
+            except subprocess.CalledProcessError as exc:
                 if time.monotonic() > deadline:
                     server.stop()
-                    raise PostgresUnavailable(f"PostgreSQL did not accept connections: see {base / 'server.log'}")
+                    raise PostgresUnavailable(f"PostgreSQL did not accept connections: see {base / 'server.log'}") from exc
                 time.sleep(0.3)
         return server
 

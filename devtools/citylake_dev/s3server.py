@@ -117,7 +117,7 @@ class SeaweedServer:
         departments: list[str] | None = None,
         timeout: float = 60.0,
         attempts: int = 3,
-    ) -> "SeaweedServer":
+    ) -> SeaweedServer:
         weed = find_weed()
         if not weed:
             raise WeedNotFound(
@@ -204,7 +204,7 @@ class SeaweedServer:
         for svc, port in self.ports.items():
             Path(f"/tmp/seaweedfs-{svc}-grpc-{port + GRPC_OFFSET}.sock").unlink(missing_ok=True)
 
-    def __enter__(self) -> "SeaweedServer":
+    def __enter__(self) -> SeaweedServer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -243,14 +243,14 @@ class SeaweedServer:
         """Settings for a lake at ``s3://<bucket>`` on this server; directory DB and local
         files under ``home``."""
         home = Path(home)
-        values = dict(
-            home=home,
-            lake_uri=f"s3://{self.bucket}",
-            directory_url=f"sqlite:///{home / 'directory' / 'directory.db'}",
-            spark_master="local[2]",
-            resources_dir=REPO_ROOT / "registrations",
-            s3=self.s3_options(identity),
-        )
+        values = {
+            "home": home,
+            "lake_uri": f"s3://{self.bucket}",
+            "directory_url": f"sqlite:///{home / 'directory' / 'directory.db'}",
+            "spark_master": "local[2]",
+            "resources_dir": REPO_ROOT / "registrations",
+            "s3": self.s3_options(identity),
+        }
         values.update(overrides)
         s = Settings.from_env(**values)
         s.ensure_local_dirs()

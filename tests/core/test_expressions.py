@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from citylake.core import identifiers as idf
 from citylake.core import expressions as E
+from citylake.core import identifiers as idf
 
 pytestmark = pytest.mark.spark
 
@@ -218,7 +218,9 @@ def test_parse_money_rejects_unknown_unit():
 
 def test_codelist_value(spark):
     codes = {"1": "男", "2": "女", "9": "未说明", "M": "1"}
-    rows = _run(spark, ["1", "男", "女", "9", "未说明", "M", "3", "male", "m", None], c=lambda v: E.codelist_value(v, codes))
+    rows = _run(
+        spark, ["1", "男", "女", "9", "未说明", "M", "3", "male", "m", None], c=lambda v: E.codelist_value(v, codes)
+    )
     assert [r["c"] for r in rows] == ["1", "1", "2", "9", "9", "M", None, None, None, None]
     rows = _run(spark, ["a", "b"], c=lambda v: E.codelist_value(v, {"a": "x", "c": "x"}))
     assert [r["c"] for r in rows] == ["a", None]

@@ -54,7 +54,9 @@ def lake_with_every_state(settings, reg):
     lake.write_json(zones.curated_pointer(reg.resource), {"version": "v1", "path": version, "rows": 9,
                                                           "batches": ["b1"], "updated_at": "2026-11-01T09:00:00+00:00"})
     lake.write_json(f"{zones.receipt_base(reg.department, reg.resource, 'b1')}.json", {})
-    lake.write_json(f"{zones.duplicate_receipt_base(reg.department, reg.resource, '20261101T000000Z', 'f' * 64)}.json", {})
+    lake.write_json(
+        f"{zones.duplicate_receipt_base(reg.department, reg.resource, '20261101T000000Z', 'f' * 64)}.json", {}
+    )
     return lake
 
 
@@ -62,8 +64,15 @@ def test_every_state(lake_with_every_state, reg):
     ledger = Ledger.read(lake_with_every_state, reg)
     assert [b.batch_id for b in ledger.batches] == [f"b{n}" for n in range(1, 9)], "oldest first"
     assert {b.batch_id: b.status for b in ledger.batches} == {
-        "b1": "curated", "b2": "passed", "b3": "blocked", "b4": "conformed", "b5": "ingested",
-        "b6": "failed", "b7": "rejected", "b8": "ingested"}
+        "b1": "curated",
+        "b2": "passed",
+        "b3": "blocked",
+        "b4": "conformed",
+        "b5": "ingested",
+        "b6": "failed",
+        "b7": "rejected",
+        "b8": "ingested",
+    }
     assert [b.batch_id for b in ledger.batches if b.receipted] == ["b1"]
     assert ledger.duplicate_drops == 1 and ledger.index_entries == 8
 
@@ -118,10 +127,15 @@ def test_one_listing_per_zone(lake_with_every_state, reg, monkeypatch):
     for stage in ("conform", "check", "curate", "receipt"):
         ledger.pending(stage)
     ledger.summary()
-    assert sorted(listed) == sorted([
-        zones.raw_dir(reg.department, reg.resource), zones.standardized_root(reg.resource),
-        zones.quarantine_root(reg.resource), zones.quality_root(reg.resource),
-        zones.receipts_dir(reg.department, reg.resource)])
+    assert sorted(listed) == sorted(
+        [
+            zones.raw_dir(reg.department, reg.resource),
+            zones.standardized_root(reg.resource),
+            zones.quarantine_root(reg.resource),
+            zones.quality_root(reg.resource),
+            zones.receipts_dir(reg.department, reg.resource),
+        ]
+    )
 
 
 def test_an_unknown_batch_is_named(lake_with_every_state, reg):

@@ -18,20 +18,25 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
-from citylake_dev.testing import service_unavailable
 import yaml
 
 from citylake.core import access
 from citylake.core.registry import load_registrations
 from citylake.core.settings import REPO_ROOT, Settings
 from citylake.core.spark import spark_conf
+from citylake_dev.testing import service_unavailable
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 DEPLOY_README = REPO_ROOT / "deploy" / "README.md"
 ONE_SHOTS = {"minio-init", "airflow-init"}
-AIRFLOW_SERVICES = {"airflow-init", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
+AIRFLOW_SERVICES = {
+    "airflow-init",
+    "airflow-api-server",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+}
 VAR_RE = re.compile(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)")  # $${X} is escaped
 SECRET_NAME_RE = re.compile(r"PASSWORD|SECRET|FERNET|ACCESS_KEY|SQL_ALCHEMY_CONN|DIRECTORY_URL|RSJ_SOURCE_DB")
 
@@ -75,13 +80,19 @@ def compose_command() -> list[str] | None:
 def run_config(env_file: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     cmd = compose_command()
     if cmd is None:
-        service_unavailable("docker-compose not installed (Debian: apt-get install docker-compose); "
-                    "the compose file is only checked statically")
+        service_unavailable(
+            "docker-compose not installed (Debian: apt-get install docker-compose); "
+            "the compose file is only checked statically"
+        )
     # a clean environment: the developer's shell must not fill in variables .env.example lacks
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
     return subprocess.run(
         [*cmd, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "--project-directory", str(REPO_ROOT), "config"],
-        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=120,
     )
 
 
@@ -133,7 +144,14 @@ def test_readme_services_exist_in_the_compose_file(compose_static):
 
 def test_required_services(compose_static):
     services = compose_static["services"]
-    assert {"minio", "minio-init", "postgres", "spark-master", "spark-worker", "directory-site"} | AIRFLOW_SERVICES <= set(services)
+    assert {
+        "minio",
+        "minio-init",
+        "postgres",
+        "spark-master",
+        "spark-worker",
+        "directory-site",
+    } | AIRFLOW_SERVICES <= set(services)
     assert services["airflow-api-server"]["command"] == ["api-server"]
     assert services["airflow-scheduler"]["command"] == ["scheduler"]
     assert services["airflow-dag-processor"]["command"] == ["dag-processor"]
@@ -222,8 +240,10 @@ def test_init_steps_are_mounted(compose_static):
     services = compose_static["services"]
     assert services["minio-init"]["entrypoint"] == ["/bin/sh", "/deploy/minio/init.sh"]
     assert "./deploy/minio:/deploy/minio:ro" in services["minio-init"]["volumes"]
-    assert any(v.startswith("./deploy/postgres/init-databases.sh:/docker-entrypoint-initdb.d/")
-               for v in services["postgres"]["volumes"])
+    assert any(
+        v.startswith("./deploy/postgres/init-databases.sh:/docker-entrypoint-initdb.d/")
+        for v in services["postgres"]["volumes"]
+    )
     assert services["airflow-init"]["entrypoint"] == ["/bin/bash", "/opt/citylake/deploy/airflow/init.sh"]
     init = (REPO_ROOT / "deploy" / "airflow" / "init.sh").read_text()
     assert "airflow db migrate" in init and "airflow users create" in init and "--role Admin" in init
@@ -294,8 +314,12 @@ def test_hadoop_version_is_the_one_spark_bundles():
 # ---- scripts -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "script,shell",
-    [("deploy/minio/init.sh", "sh"), ("deploy/spark/add-s3a-jars.sh", "sh"),
-     ("deploy/airflow/init.sh", "bash"), ("deploy/postgres/init-databases.sh", "bash")],
+    [
+        ("deploy/minio/init.sh", "sh"),
+        ("deploy/spark/add-s3a-jars.sh", "sh"),
+        ("deploy/airflow/init.sh", "bash"),
+        ("deploy/postgres/init-databases.sh", "bash"),
+    ],
 )
 def test_scripts_are_valid_and_executable(script, shell):
     path = REPO_ROOT / script
@@ -337,8 +361,12 @@ def fake_spark(tmp_path):
 def test_add_s3a_jars_adds_hadoop_aws_of_the_bundled_version(fake_spark, tmp_path):
     jars, submit = fake_spark
     env = {**os.environ, "FAKE_LOG": str(tmp_path / "pkg"), "HADOOP_VERSION": "3.5.0"}
-    result = subprocess.run(["sh", str(REPO_ROOT / "deploy/spark/add-s3a-jars.sh"), str(jars), str(submit)],
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        ["sh", str(REPO_ROOT / "deploy/spark/add-s3a-jars.sh"), str(jars), str(submit)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     assert (tmp_path / "pkg").read_text().strip() == "org.apache.hadoop:hadoop-aws:3.5.0"
     assert sorted(p.name for p in jars.iterdir()) == [
@@ -354,8 +382,12 @@ def test_add_s3a_jars_adds_hadoop_aws_of_the_bundled_version(fake_spark, tmp_pat
 def test_add_s3a_jars_refuses_a_hadoop_version_mismatch(fake_spark, tmp_path):
     jars, submit = fake_spark
     env = {**os.environ, "FAKE_LOG": str(tmp_path / "pkg"), "HADOOP_VERSION": "3.4.1"}
-    result = subprocess.run(["sh", str(REPO_ROOT / "deploy/spark/add-s3a-jars.sh"), str(jars), str(submit)],
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        ["sh", str(REPO_ROOT / "deploy/spark/add-s3a-jars.sh"), str(jars), str(submit)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode != 0
     assert "bundles Hadoop 3.5.0" in result.stderr
     assert not (jars / "hadoop-aws-3.4.1.jar").exists() and not (tmp_path / "pkg").exists()

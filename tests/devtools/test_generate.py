@@ -22,8 +22,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from citylake_dev import generate as gen
-from citylake_dev.generate.defects import bad_value
 from stdnum.cn import ric, uscc
 
 from citylake.core.identifiers import (
@@ -43,6 +41,8 @@ from citylake.core.registry import (
     load_registrations,
     normalize_header,
 )
+from citylake_dev import generate as gen
+from citylake_dev.generate.defects import bad_value
 
 ROWS = 1500  # enough for every defect kind of every registration to appear
 SEED = 20261121
@@ -644,8 +644,13 @@ def test_a_new_registration_needs_no_code_changes(settings, tmp_path):
         assert received == entry["rows"] == 800
         assert dict(counts) == entry["bad"], path
         assert all(len(r) <= 1 for r in per_row)
-        assert {"org_code_check:org_code", "out_of_range:investment", "bad_timestamp:issued_at",
-                "mobile_format:contact_mobile", "duplicate_key"} <= set(entry["bad"])
+        assert {
+            "org_code_check:org_code",
+            "out_of_range:investment",
+            "bad_timestamp:issued_at",
+            "mobile_format:contact_mobile",
+            "duplicate_key",
+        } <= set(entry["bad"])
 
 
 # ---- truth file and CLI -------------------------------------------------------------------------------

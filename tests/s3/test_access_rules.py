@@ -16,7 +16,9 @@ from citylake.core import access
 from citylake.core.settings import REPO_ROOT
 
 MINIO_DIR = REPO_ROOT / "deploy" / "minio"
-REGENERATE = "out of date with citylake/access.py: run `.venv/bin/python -m citylake.core.access` and commit deploy/minio/"
+REGENERATE = (
+    "out of date with citylake/access.py: run `.venv/bin/python -m citylake.core.access` and commit deploy/minio/"
+)
 
 
 def test_departments_are_the_registration_folders():
@@ -57,7 +59,12 @@ def test_minio_liaison_policy():
                     }
                 },
             },
-            {"Sid": "LocateBucket", "Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": ["arn:aws:s3:::lake"]},
+            {
+                "Sid": "LocateBucket",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketLocation"],
+                "Resource": ["arn:aws:s3:::lake"],
+            },
             {
                 "Sid": "ReadObjects",
                 "Effect": "Allow",
@@ -99,9 +106,7 @@ def test_pipeline_policy_is_the_lake_bucket_only():
 
 
 def test_seaweed_identities():
-    doc = access.seaweed_identities(
-        {"pipeline": ("PK", "PS"), "liaison-scjg": ("SK", "SS")}, admin=("AK", "AS")
-    )
+    doc = access.seaweed_identities({"pipeline": ("PK", "PS"), "liaison-scjg": ("SK", "SS")}, admin=("AK", "AS"))
     by_name = {i["name"]: i for i in doc["identities"]}
     assert by_name["liaison-scjg"] == {
         "name": "liaison-scjg",

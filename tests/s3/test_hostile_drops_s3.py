@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
+from citylake.core.lake import Lake
 from citylake.core.ledger import Ledger
+from citylake.core.registry import load_registrations
 from citylake.stages import ingest
 from citylake.stages.receipts import write_receipts
-from citylake.core.lake import Lake
-from citylake.core.registry import load_registrations
 
 BUCKET = "lake"
 LANDING = "landing/scjg/enterprise_registration/"

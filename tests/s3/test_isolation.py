@@ -267,7 +267,11 @@ def test_cannot_write_or_delete_own_receipts(liaison, pipeline):
 
 @pytest.mark.parametrize(
     "key",
-    ["landing/scjg/../gaj/resident_population/x.csv", "landing/scjg/r/../../gaj/x.csv", "landing/scjg//../../raw/x.csv"],
+    [
+        "landing/scjg/../gaj/resident_population/x.csv",
+        "landing/scjg/r/../../gaj/x.csv",
+        "landing/scjg//../../raw/x.csv",
+    ],
 )
 def test_path_traversal_in_keys_does_not_escape(liaison, pipeline, key):
     with pytest.raises(ClientError) as info:
@@ -295,10 +299,20 @@ def test_cannot_administer_the_bucket(liaison, pipeline):
 def test_wrong_secret_and_anonymous_requests_are_refused(s3_server, pipeline):
     ak, _ = s3_server.keys(LIAISON)
     path = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1})
-    wrong = boto3.client("s3", endpoint_url=s3_server.endpoint, region_name="us-east-1",
-                         aws_access_key_id=ak, aws_secret_access_key="not-the-secret", config=path)
-    anonymous = boto3.client("s3", endpoint_url=s3_server.endpoint, region_name="us-east-1",
-                             config=path.merge(Config(signature_version=UNSIGNED)))
+    wrong = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=ak,
+        aws_secret_access_key="not-the-secret",
+        config=path,
+    )
+    anonymous = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        region_name="us-east-1",
+        config=path.merge(Config(signature_version=UNSIGNED)),
+    )
     for client in (wrong, anonymous):
         for call, kwargs in [
             (client.get_object, {"Key": OWN_RECEIPT}),

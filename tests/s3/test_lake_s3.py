@@ -58,7 +58,11 @@ def test_bytes_roundtrip_and_overwrite(lake: Lake):
 def test_json_and_text(lake: Lake):
     doc = {"资源": "企业登记信息", "rows": 3, "when": datetime(2024, 5, 1, 8, 0)}
     lake.write_json("receipts/scjg/r/b1.json", doc)
-    assert lake.read_json("receipts/scjg/r/b1.json") == {"资源": "企业登记信息", "rows": 3, "when": "2024-05-01 08:00:00"}
+    assert lake.read_json("receipts/scjg/r/b1.json") == {
+        "资源": "企业登记信息",
+        "rows": 3,
+        "when": "2024-05-01 08:00:00",
+    }
     assert "企业登记信息" in lake.read_bytes("receipts/scjg/r/b1.json").decode("utf-8")  # not \u-escaped
     assert lake.read_json_or("receipts/scjg/r/missing.json", {"d": 1}) == {"d": 1}
     assert lake.read_json_or("nowhere/at/all.json") is None
@@ -109,7 +113,9 @@ def test_list_dirs(lake: Lake):
     assert "curated" in lake.list_dirs("")
 
 
-@pytest.mark.parametrize("size", [0, 10, 3 * (1 << 20) + 17, 11 * (1 << 20) + 5], ids=["empty", "small", "3MiB", "11MiB"])
+@pytest.mark.parametrize(
+    "size", [0, 10, 3 * (1 << 20) + 17, 11 * (1 << 20) + 5], ids=["empty", "small", "3MiB", "11MiB"]
+)
 def test_copy_stream_hashes_while_streaming(lake: Lake, size: int):
     data = os.urandom(size)
     sha, n = lake.copy_stream(io.BytesIO(data), "raw/scjg/r/ingest_date=2024-05-01/batch_id=b/drop.bin")

@@ -10,11 +10,11 @@ import hashlib
 
 import pytest
 
+from citylake.core.lake import Lake
 from citylake.core.ledger import Ledger
+from citylake.core.registry import load_registrations
 from citylake.stages import ingest
 from citylake.stages.receipts import write_receipts
-from citylake.core.lake import Lake
-from citylake.core.registry import load_registrations
 
 BUCKET = "lake"
 LANDING = "landing/scjg/enterprise_registration/"

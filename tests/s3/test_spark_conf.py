@@ -39,7 +39,9 @@ def test_s3_lake_gets_path_style_s3a(s3_lake_settings: Settings):
 
 
 def test_https_endpoint_enables_tls(s3_lake_settings: Settings):
-    s = replace(s3_lake_settings, s3=replace(s3_lake_settings.s3, endpoint="https://oss.example.gov.cn", region="cn-zz"))
+    s = replace(
+        s3_lake_settings, s3=replace(s3_lake_settings.s3, endpoint="https://oss.example.gov.cn", region="cn-zz")
+    )
     conf = spark_conf(s)
     assert conf[S3A + "connection.ssl.enabled"] == "true"
     assert conf[S3A + "endpoint"] == "https://oss.example.gov.cn"

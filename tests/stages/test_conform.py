@@ -6,25 +6,25 @@ import zipfile
 
 import pytest
 
-from citylake.core.ledger import Ledger
-from citylake.stages import ingest
-from citylake.stages.receipts import write_receipts
 from citylake.core.lake import Lake
-from citylake.core.zones import quarantine_dir, standardized_dir
+from citylake.core.ledger import Ledger
 from citylake.core.registry import load_registrations
+from citylake.core.zones import quarantine_dir, standardized_dir
+from citylake.stages import ingest
 from citylake.stages.conform import ConformError, conform_batch, conform_batches
+from citylake.stages.receipts import write_receipts
 
 HEADER = "统一社会信用代码,企业名称,法定代表人,法定代表人身份证号码,注册资本,成立日期,行政区划代码,住所,登记状态"
 ROWS = [
-    "91110000802100433B,郑州甲公司,张三,11010519491231002X,\"5,000(万元人民币)\",2021/1/29,410102,郑州市中原区,存续",
+    '91110000802100433B,郑州甲公司,张三,11010519491231002X,"5,000(万元人民币)",2021/1/29,410102,郑州市中原区,存续',
     "9114010663015395x2,郑州乙公司,李四,,41.2000(万),2021年1月29日,４１０１０５,郑州市金水区,在业",
-    "91110000600037341N,郑州丙公司,王五,,N/A,20210129,410105,地址,存续",          # uscc_check
-    "110108000000016,郑州丁公司,赵六,,970万人民币,2021-01-29,410105,地址,存续",       # uscc_regno15
-    "91410100MA9XXXXXXX,郑州戊公司,钱七,,1,2021-02-30,410105,地址,存续",              # uscc_masked
-    "91110000802100433B,郑州甲公司,张三,11010519491231002X,\"5,000(万元人民币)\",2021/1/29,410102,郑州市中原区,存续",  # duplicate_row
-    "9114010663015395X2,郑州己公司,孙八,,1,2021-01-29,410105,地址,存续",              # duplicate_key
-    "91410100MA00000001,,周九,,1,2021-01-29,990000,地址,歇业",                        # several reasons
-    "short,row",                                                                        # column_count
+    "91110000600037341N,郑州丙公司,王五,,N/A,20210129,410105,地址,存续",  # uscc_check
+    "110108000000016,郑州丁公司,赵六,,970万人民币,2021-01-29,410105,地址,存续",  # uscc_regno15
+    "91410100MA9XXXXXXX,郑州戊公司,钱七,,1,2021-02-30,410105,地址,存续",  # uscc_masked
+    '91110000802100433B,郑州甲公司,张三,11010519491231002X,"5,000(万元人民币)",2021/1/29,410102,郑州市中原区,存续',  # duplicate_row
+    "9114010663015395X2,郑州己公司,孙八,,1,2021-01-29,410105,地址,存续",  # duplicate_key
+    "91410100MA00000001,,周九,,1,2021-01-29,990000,地址,歇业",  # several reasons
+    "short,row",  # column_count
 ]
 
 
@@ -43,8 +43,10 @@ def _zones(spark, settings, reg, batch_id):
     lake = Lake.from_settings(settings)
     good = spark.read.parquet(lake.spark_uri(standardized_dir(reg.resource, batch_id)))
     bad = spark.read.parquet(lake.spark_uri(quarantine_dir(reg.resource, batch_id)))
-    return ({tuple(r) for r in good.drop("_received_at").collect()},
-            {(r["_source_row"], tuple(sorted(r["_reasons"]))) for r in bad.collect()})
+    return (
+        {tuple(r) for r in good.drop("_received_at").collect()},
+        {(r["_source_row"], tuple(sorted(r["_reasons"]))) for r in bad.collect()},
+    )
 
 
 def test_rows_get_their_reasons_and_nothing_is_lost(spark, settings, reg):
@@ -60,8 +62,12 @@ def test_rows_get_their_reasons_and_nothing_is_lost(spark, settings, reg):
     assert reasons[6] == ("bad_date:established_on", "uscc_masked:uscc")
     assert reasons[7] == ("duplicate_row",)
     assert reasons[8] == ("duplicate_key",)
-    assert reasons[9] == ("division_unknown:division_code", "not_in_codelist:status", "required:enterprise_name",
-                          "uscc_check:uscc")
+    assert reasons[9] == (
+        "division_unknown:division_code",
+        "not_in_codelist:status",
+        "required:enterprise_name",
+        "uscc_check:uscc",
+    )
     assert reasons[10] == ("column_count",)
     row3 = next(r for r in good if r[0] == "9114010663015395X2")
     assert row3[7] == "410105", "full-width digits are normalized"  # after the money currency column
@@ -71,7 +77,7 @@ def test_rows_get_their_reasons_and_nothing_is_lost(spark, settings, reg):
     "name, data, code",
     [
         ("binary.csv", b"\x00\x01\x02PK\x03\x04" * 50, "binary_file"),
-        ("not-a-workbook.csv", "only,unknown,columns\n1,2,3\n".encode(), "no_known_columns"),
+        ("not-a-workbook.csv", b"only,unknown,columns\n1,2,3\n", "no_known_columns"),
     ],
 )
 def test_unreadable_file_is_rejected_with_a_receipt_and_blocks_nothing(spark, settings, reg, name, data, code):
@@ -127,12 +133,16 @@ def test_crash_between_commits_then_rerun_equals_uninterrupted_run(spark, settin
     [rerun] = conform_batches(spark, settings, reg)
     after_crash = _zones(spark, settings, reg, batch)
 
-    clean = settings.__class__.from_env(home=tmp_path / "clean", lake_uri=(tmp_path / "clean" / "lake").as_uri(),
-                                        resources_dir=settings.resources_dir)
+    clean = settings.__class__.from_env(
+        home=tmp_path / "clean", lake_uri=(tmp_path / "clean" / "lake").as_uri(), resources_dir=settings.resources_dir
+    )
     clean_batch = _drop(clean, reg, "企业登记.csv", data)
     uninterrupted = conform_batch(spark, clean, reg, clean_batch)
     assert (rerun.standardized, rerun.quarantined, rerun.reasons) == (
-        uninterrupted.standardized, uninterrupted.quarantined, uninterrupted.reasons)
+        uninterrupted.standardized,
+        uninterrupted.quarantined,
+        uninterrupted.reasons,
+    )
     assert after_crash == _zones(spark, clean, reg, clean_batch)
     lake = Lake.from_settings(settings)
     assert not lake.exists(f"_staging/conform/{reg.resource}/batch_id={batch}"), "no staging leftovers"

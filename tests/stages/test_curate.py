@@ -43,14 +43,23 @@ def population(settings):
 def _curated(spark, settings, reg):
     lake = Lake.from_settings(settings)
     pointer = lake.read_json(zones.curated_pointer(reg.resource))
-    return pointer, {r["person_name"]: r.asDict() for r in spark.read.parquet(lake.spark_uri(pointer["path"])).collect()}
+    return pointer, {
+        r["person_name"]: r.asDict() for r in spark.read.parquet(lake.spark_uri(pointer["path"])).collect()
+    }
 
 
 def test_latest_batch_wins_and_personal_fields_are_masked(spark, settings, population):
-    _batch(settings, population, "b1", "2026-11-01T00:00:00+00:00",
-           [("11010519491231002X", "张三", "13812345678"), ("360426199101010071", "欧阳娜娜", None)])
+    _batch(
+        settings,
+        population,
+        "b1",
+        "2026-11-01T00:00:00+00:00",
+        [("11010519491231002X", "张三", "13812345678"), ("360426199101010071", "欧阳娜娜", None)],
+    )
     _batch(settings, population, "b2", "2026-11-02T00:00:00+00:00", [("11010519491231002X", "张三丰", "13900001111")])
-    _batch(settings, population, "b3", "2026-11-03T00:00:00+00:00", [("360426199101010071", "李四", None)], passed=False)
+    _batch(
+        settings, population, "b3", "2026-11-03T00:00:00+00:00", [("360426199101010071", "李四", None)], passed=False
+    )
     result = curate_resource(spark, settings, population)
     assert result.status == "curated" and result.rows == 2 and result.batches == ["b1", "b2"]
     pointer, rows = _curated(spark, settings, population)

@@ -8,9 +8,9 @@ import openpyxl
 import pyarrow.parquet as pq
 import pytest
 
-from citylake.stages.decode import DecodeError, decode_to_parquet, detect_encoding
 from citylake.core.lake import Lake
 from citylake.core.registry import load_registrations
+from citylake.stages.decode import DecodeError, decode_to_parquet, detect_encoding
 
 HEADER = "统一社会信用代码,企业名称,法定代表人,注册资本(万元),成立日期,行政区划代码,住所,登记状态"
 GOOD = '91110000802100433B,郑州某公司,张三,"5,000(万元人民币)",2021/1/29,410102,郑州市中原区,存续'
@@ -55,7 +55,7 @@ def test_the_declared_encoding_decodes_what_is_not_utf8(settings, regs):
     # Declared GBK, or UTF-8 with GBK bytes inside: read as GB18030, the superset of GBK.
     assert detect_encoding(io.BytesIO("郑州".encode("gbk")), "gbk") == "gb18030"
     assert detect_encoding(io.BytesIO("郑州".encode("gbk")), "utf-8") == "gb18030"
-    assert detect_encoding(io.BytesIO("臺灣".encode("utf-8")), "big5") == "utf-8"
+    assert detect_encoding(io.BytesIO("臺灣".encode()), "big5") == "utf-8"
 
 
 def test_an_unknown_declared_encoding_is_refused_at_load(tmp_path):
@@ -95,7 +95,7 @@ def test_binary_file_named_csv_is_refused(settings, regs):
 
 def test_header_without_known_columns_is_refused(settings, regs):
     with pytest.raises(DecodeError) as info:
-        _decode(settings, regs["enterprise_registration"], "a,b,c\n1,2,3\n".encode())
+        _decode(settings, regs["enterprise_registration"], b"a,b,c\n1,2,3\n")
     assert info.value.code == "no_known_columns"
 
 
@@ -112,13 +112,15 @@ def _xlsx(rows) -> bytes:
 def test_xlsx_numbers_dates_and_extra_cells(settings, regs):
     import datetime
 
-    data = _xlsx([
-        ["统一社会信用代码", "单位名称", "缴存人数", "月缴存额(元)", "开户日期", "所在区县代码"],
-        ["91110000802100433B", "某单位", 12, 41.2, 44225, "410102"],
-        ["9114010663015395X2", "另一单位", 3, 100, datetime.datetime(2021, 1, 29), None],
-        [None, None, None, None, None, None],
-        ["91110000600037341N", "x", 1, 1, 1, "410102", "多余"],
-    ])
+    data = _xlsx(
+        [
+            ["统一社会信用代码", "单位名称", "缴存人数", "月缴存额(元)", "开户日期", "所在区县代码"],
+            ["91110000802100433B", "某单位", 12, 41.2, 44225, "410102"],
+            ["9114010663015395X2", "另一单位", 3, 100, datetime.datetime(2021, 1, 29), None],
+            [None, None, None, None, None, None],
+            ["91110000600037341N", "x", 1, 1, 1, "410102", "多余"],
+        ]
+    )
     info, rows = _decode(settings, regs["housing_fund_units"], data, "u.xlsx")
     assert info.rows == 3
     assert rows[0]["depositor_count"] == "12" and rows[0]["monthly_amount"] == "41.2"
@@ -137,8 +139,14 @@ def test_xlsx_zip_bomb_is_refused(settings, regs):
 
 
 def test_json_lines_with_broken_lines(settings, regs):
-    good = {"公民身份号码": "11010519491231002X", "姓名": "张三", "性别": "1", "出生日期": "1949-12-31",
-            "户籍地行政区划": "110105", "extra": 1}
+    good = {
+        "公民身份号码": "11010519491231002X",
+        "姓名": "张三",
+        "性别": "1",
+        "出生日期": "1949-12-31",
+        "户籍地行政区划": "110105",
+        "extra": 1,
+    }
     text = "\n".join([json.dumps(good, ensure_ascii=False), "{broken", "[1,2]", json.dumps(good, ensure_ascii=False)])
     info, rows = _decode(settings, regs["resident_population"], text.encode("utf-8"), "p.jsonl")
     assert info.rows == 4
@@ -150,6 +158,6 @@ def test_json_lines_with_broken_lines(settings, regs):
 
 def test_json_array(settings, regs):
     data = json.dumps([{"身份证号码": "11010519491231002X", "姓名": "张三"}, 5], ensure_ascii=False).encode()
-    info, rows = _decode(settings, regs["resident_population"], data, "p.json")
+    _info, rows = _decode(settings, regs["resident_population"], data, "p.json")
     assert [r["_source_row"] for r in rows] == [1, 2]
     assert rows[1]["_pre_reasons"] == ["malformed_line"]

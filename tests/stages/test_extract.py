@@ -11,11 +11,11 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
-from citylake.stages.extract import ExtractError, extract, read_watermark, sqlalchemy_url, watermark_path
 from citylake.core.lake import Lake
-from citylake.core.zones import landing_dir
 from citylake.core.registry import Registration, load_registration
 from citylake.core.settings import REPO_ROOT
+from citylake.core.zones import landing_dir
+from citylake.stages.extract import ExtractError, extract, read_watermark, sqlalchemy_url, watermark_path
 
 REG_PATH = REPO_ROOT / "registrations" / "rsj" / "social_insurance_enrollment.yaml"
 T0 = datetime(2024, 6, 1, 8, 30, 0)
@@ -42,7 +42,7 @@ def insert(engine, table: str, first_id: int, n: int, start: datetime, as_text: 
         stamp = start + timedelta(minutes=7 * i)
         rows.append({
             "id": first_id + i, "aac002": f"41010519900101{first_id + i:03d}X"[:18], "aac003": f"测试{first_id + i}",
-            "aae140": "110", "aae030": "2020-01-0%d" % (1 + i % 9), "dwtyshxydm": None, "aab301": "410105",
+            "aae140": "110", "aae030": f"2020-01-0{1 + i % 9}", "dwtyshxydm": None, "aab301": "410105",
             "aac008": "1", "aae013": "系统导入", "aae036": stamp.strftime("%Y-%m-%d %H:%M:%S") if as_text else stamp,
         })
     with engine.begin() as db:
@@ -68,8 +68,15 @@ def check_incremental(settings, reg, conn, engine, table, as_text=False):
     assert first.rows == 5 and first.watermark_before is None
     assert first.landing_path.startswith(f"landing/rsj/{reg.resource}/{reg.resource}_20240601083000-")
     rows = read_landing(settings, first.landing_path)
-    assert list(rows[0]) == ["公民身份号码", "姓名", "险种类型", "参保日期", "参保单位统一社会信用代码", "参保地行政区划",
-                             "参保状态"], "the registration's titles, in registration order"
+    assert list(rows[0]) == [
+        "公民身份号码",
+        "姓名",
+        "险种类型",
+        "参保日期",
+        "参保单位统一社会信用代码",
+        "参保地行政区划",
+        "参保状态",
+    ], "the registration's titles, in registration order"
     assert [r["姓名"] for r in rows] == [f"测试{i}" for i in range(1, 6)]
     assert first.ignored_columns == ["id", "aae013", "aae036"]
     mark = read_watermark(settings, reg)
@@ -85,8 +92,10 @@ def check_incremental(settings, reg, conn, engine, table, as_text=False):
     insert(engine, table, 6, 3, T0 + timedelta(hours=2), as_text)
     later = T0 + timedelta(hours=5)
     with engine.begin() as db:
-        db.execute(text(f"UPDATE {table} SET aac008 = '3', aae036 = :t WHERE id = 2"),
-                   {"t": later.strftime("%Y-%m-%d %H:%M:%S") if as_text else later})
+        db.execute(
+            text(f"UPDATE {table} SET aac008 = '3', aae036 = :t WHERE id = 2"),
+            {"t": later.strftime("%Y-%m-%d %H:%M:%S") if as_text else later},
+        )
     second = extract(settings, reg, conn)
     assert second.rows == 4
     assert second.watermark_before == mark
@@ -114,8 +123,9 @@ def test_sqlite_query_source(settings, tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'rsj.db'}")
     create_table(engine, "si_enrollment", "TEXT")
     insert(engine, "si_enrollment", 1, 4, T0, as_text=True)
-    reg = registration(query="SELECT aac002, aac003, aae140, aae030, aab301, aac008, aae036 FROM si_enrollment "
-                             "WHERE aae140 = '110';")
+    reg = registration(
+        query="SELECT aac002, aac003, aae140, aae030, aab301, aac008, aae036 FROM si_enrollment WHERE aae140 = '110';"
+    )
     result = extract(settings, reg, engine)
     assert result.rows == 4
     assert result.missing_fields == ["employer_uscc"]

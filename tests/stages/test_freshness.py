@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from citylake.stages.freshness import assess, max_age, write_freshness_report
 from citylake.core import zones
 from citylake.core.lake import Lake
-from citylake.core.zones import curated_dir
 from citylake.core.registry import UPDATE_CYCLES, load_registrations
+from citylake.stages.freshness import assess, max_age, write_freshness_report
 
-NOW = datetime(2025, 3, 10, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 10, 2, 0, tzinfo=UTC)
 
 
 def test_every_cycle_has_an_allowance():

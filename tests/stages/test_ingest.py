@@ -3,11 +3,11 @@ hostile or broken drops are refused with a reason and their bytes kept."""
 
 import pytest
 
+from citylake.core.lake import Lake
 from citylake.core.ledger import Ledger
+from citylake.core.registry import load_registrations
 from citylake.stages import ingest
 from citylake.stages.receipts import write_receipts
-from citylake.core.lake import Lake
-from citylake.core.registry import load_registrations
 
 CSV = "统一社会信用代码,企业名称\n91110000802100433B,郑州某公司\n".encode("gbk")
 

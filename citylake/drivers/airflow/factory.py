@@ -23,6 +23,7 @@ the chain (:mod:`citylake.stages.chain`, the single definition of the order)::
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pendulum
@@ -35,7 +36,7 @@ from citylake.drivers.airflow import FRESHNESS_DAG_ID, OWNER, PUBLICATION_DAG_ID
 from citylake.drivers.airflow.operators import FAILURE_XCOM_KEY, StageSparkSubmitOperator
 from citylake.drivers.airflow.schedules import FRESHNESS_SCHEDULE, TIMEZONE, department_schedule, most_frequent_cycle
 from citylake.drivers.airflow.tasks import StageError, StageFailure
-from citylake.stages.chain import SPARK_STEPS, code_path, steps
+from citylake.stages.chain import AFTER_FIRST, ALL_STEPS, FIRST_STEP, SPARK_STEPS, code_path, steps
 
 START_DATE = pendulum.datetime(2024, 1, 1, tz=TIMEZONE)
 
@@ -103,7 +104,7 @@ def _resource_group(reg: Registration, watcher_upstream: list) -> TaskGroup:
         }
         assert set(order) <= set(builders), f"the chain has steps without a task: {set(order) - set(builders)}"
         tasks = [builders[step]() for step in order]
-        for up, down in zip(tasks, tasks[1:]):
+        for up, down in itertools.pairwise(tasks):
             up >> down
         watcher_upstream.extend(tasks)
     return group
@@ -230,13 +231,14 @@ def department_doc(department: str, regs: list[Registration]) -> str:
         f"Schedule: the most frequent 更新周期 here ({most_frequent_cycle(r.update_cycle for r in regs)}), "
         f"Beijing time. A task with nothing to do is skipped.",
         "",
-        "Per resource, the chain's steps: `detect`/`extract` → `ingest` → `conform` → `check` → `curate` → `receipt`; "
+        "Per resource, one task per step of the chain: "
+        + " → ".join(["/".join(f"`{s}`" for s in FIRST_STEP.values()), *(f"`{s}`" for s in AFTER_FIRST)]) + "; "
         "`watcher` fails the run when any task failed.",
         "",
         "Code run by the tasks (the chain: `citylake/stages/chain.py`):",
         *[f"* {step} — {_code(code_path(step))}" + (" via `spark-submit citylake/drivers/sparkjob.py`"
                                                      if step in SPARK_STEPS else "")
-          for step in ("extract", "detect", "ingest", "conform", "check", "curate", "receipt")],
+          for step in ALL_STEPS],
         f"* DAG wiring — {_code('citylake/drivers/airflow/factory.py')}; zones and markers — {_code('docs/zones.md')}",
     ]
     return "\n".join(lines)
@@ -298,17 +300,21 @@ def build_publication_dag(settings: Settings | None = None) -> DAG:
         max_active_runs=1,
         default_args=default_args(),
         tags=["citylake", "directory", "publication"],
-        doc_md="\n".join([
-            "# 政务数据资源目录发布 — directory publication",
-            "",
-            "Runs whenever any curated resource asset is updated (any of: "
-            + ", ".join(f"`{a.uri}`" for a in assets) + "), and on demand.",
-            "",
-            f"Task `publish` calls {_code('citylake/stages/publish/publish.py')} `publish(settings)`: directory entries with row "
-            "counts, freshness, quality and schema into the directory database, and the exports "
-            "(xlsx, json, csv, DCAT, site) under `$CITYLAKE_HOME/directory/`.",
-        ]),
+        doc_md="\n".join(
+            [
+                "# 政务数据资源目录发布 — directory publication",
+                "",
+                "Runs whenever any curated resource asset is updated (any of: "
+                + ", ".join(f"`{a.uri}`" for a in assets)
+                + "), and on demand.",
+                "",
+                f"Task `publish` calls {_code('citylake/stages/publish/publish.py')} `publish(settings)`: directory entries with row "
+                "counts, freshness, quality and schema into the directory database, and the exports "
+                "(xlsx, json, csv, DCAT, site) under `$CITYLAKE_HOME/directory/`.",
+            ]
+        ),
     ) as dag:
+
         @task(task_id="publish", doc_md=f"Code: {_code('citylake/stages/publish/publish.py')} `publish()`.")
         def publish():
             from citylake.stages.publish.publish import publish as publish_directory
@@ -338,19 +344,22 @@ def build_freshness_dag() -> DAG:
         max_active_runs=1,
         default_args=default_args(),
         tags=["citylake", "directory", "freshness"],
-        doc_md="\n".join([
-            "# 数据资源更新及时性 — freshness",
-            "",
-            "Every morning compares each resource's last successful curated update "
-            "(the curated pointer's `updated_at`) with its 更新周期 and writes the report the centre "
-            "reads: `$CITYLAKE_HOME/directory/freshness.txt` (Chinese) and `freshness.json`, and "
-            "`directory/freshness.json` in the lake. Overdue resources are also marked in the directory "
-            "(the publisher applies the same rule).",
-            "",
-            f"Code: {_code('citylake/stages/freshness.py')} `write_freshness_report()`; the cycle → allowance "
-            "table is `citylake.stages.freshness.max_age()`.",
-        ]),
+        doc_md="\n".join(
+            [
+                "# 数据资源更新及时性 — freshness",
+                "",
+                "Every morning compares each resource's last successful curated update "
+                "(the curated pointer's `updated_at`) with its 更新周期 and writes the report the centre "
+                "reads: `$CITYLAKE_HOME/directory/freshness.txt` (Chinese) and `freshness.json`, and "
+                "`directory/freshness.json` in the lake. Overdue resources are also marked in the directory "
+                "(the publisher applies the same rule).",
+                "",
+                f"Code: {_code('citylake/stages/freshness.py')} `write_freshness_report()`; the cycle → allowance "
+                "table is `citylake.stages.freshness.max_age()`.",
+            ]
+        ),
     ) as dag:
+
         @task(task_id="report", doc_md=f"Code: {_code('citylake/stages/freshness.py')}.")
         def report():
             from citylake.stages.freshness import write_freshness_report

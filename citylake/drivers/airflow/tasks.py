@@ -45,7 +45,7 @@ class StageFailure:
         return {**asdict(self), "message": self.message}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "StageFailure":
+    def from_dict(cls, data: dict) -> StageFailure:
         return cls(data["stage"], data["resource"], list(data.get("batches") or []), data.get("reason", ""))
 
 

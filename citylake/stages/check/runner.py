@@ -35,7 +35,7 @@ converts it (strings → ``object``).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from citylake.core import zones
@@ -48,8 +48,19 @@ LOCAL_TZ = "Asia/Shanghai"
 GATE_TYPE = "citylake_quarantine_rate_at_most"
 OBSERVED_SAMPLE = 10
 # What the ledger needs of a result (the quality marker); the rest stays in result.json.
-MARKER_KEYS = ("batch_id", "success", "pass_rate", "evaluated", "successful", "rows", "quarantined",
-               "blocking_failures", "checked_at", "summary_zh", "summary_en")  # unexpected values (and their _source_row) kept per failed expectation
+MARKER_KEYS = (
+    "batch_id",
+    "success",
+    "pass_rate",
+    "evaluated",
+    "successful",
+    "rows",
+    "quarantined",
+    "blocking_failures",
+    "checked_at",
+    "summary_zh",
+    "summary_en",
+)  # unexpected values (and their _source_row) kept per failed expectation
 
 
 # ---- reading -----------------------------------------------------------------------------
@@ -57,15 +68,16 @@ def _parquet_files(lake: Lake, rel_dir: str) -> list[str]:
     return [
         f.path
         for f in lake.list_files(rel_dir)
-        if not f.name.startswith(("_", ".")) and f.name.endswith(".parquet")
+        if not f.name.startswith(("_", "."))
+        and f.name.endswith(".parquet")
         and not any(part.startswith(("_", ".")) for part in f.path[len(rel_dir) + 1 :].split("/")[:-1])
     ]
 
 
 def read_standardized(lake: Lake, reg: Registration, batch_id: str):
     """The standardized batch as one Arrow table (empty table when the batch has no rows)."""
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.parquet as pq  # noqa: PLC0415
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     rel = zones.standardized_dir(reg.resource, batch_id)
     files = _parquet_files(lake, rel)
@@ -82,9 +94,9 @@ def read_standardized(lake: Lake, reg: Registration, batch_id: str):
 
 def to_frame(table):
     """Arrow → pandas with the mapping the suite's type expectations expect (module docstring)."""
-    import pandas as pd  # noqa: PLC0415
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.compute as pc  # noqa: PLC0415
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     cols = {}
     for name, col in zip(table.column_names, table.columns):
@@ -112,10 +124,10 @@ def quarantined_rows(lake: Lake, reg: Registration, batch_id: str) -> int:
 def validate_frame(df, suite, batch_id: str):
     """Validate a pandas frame with an ephemeral GE context; returns (GE result, expectations in
     suite order with the ids GE gave them)."""
-    import copy  # noqa: PLC0415
+    import copy
 
     gx, _ = _gx()
-    from great_expectations.data_context.types.base import (  # noqa: PLC0415
+    from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
@@ -145,9 +157,7 @@ def validate_frame(df, suite, batch_id: str):
     result_format: dict = {"result_format": "SUMMARY", "partial_unexpected_count": OBSERVED_SAMPLE}
     if "_source_row" in df.columns:
         result_format["unexpected_index_column_names"] = ["_source_row"]
-    result = batch.validate(
-        own, result_format=result_format, expectation_parameters={BATCH_ID_PARAMETER: [batch_id]}
-    )
+    result = batch.validate(own, result_format=result_format, expectation_parameters={BATCH_ID_PARAMETER: [batch_id]})
     return result, own.expectations
 
 
@@ -304,7 +314,7 @@ def check_batch(
         "quarantined": quarantined,
         "quarantine_rate": rate,
         "max_quarantine_rate": limit,
-        "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "summary_zh": summary_zh,
         "summary_en": summary_en,
         "great_expectations_version": gx.__version__,

@@ -140,8 +140,8 @@ class ExtrasError(ValueError):
 def _gx():
     """Import Great Expectations lazily (≈3–5 s), with its usage analytics off unless asked for."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx  # noqa: PLC0415
-    import great_expectations.expectations as gxe  # noqa: PLC0415
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
 
     return gx, gxe
 
@@ -192,7 +192,7 @@ def build_suite(
     *,
     division_retired_window_years: int = 5,
     now: datetime | None = None,
-) -> "ExpectationSuite":
+) -> ExpectationSuite:
     """The baseline suite of a registration (no extras; see :func:`suite_for`)."""
     gx, gxe = _gx()
     out: list = []
@@ -307,10 +307,10 @@ def extras_path(reg: Registration, extras_dir: Path | str | None = None) -> Path
 
 def load_extras(
     reg: Registration,
-    suite: "ExpectationSuite | None" = None,
+    suite: ExpectationSuite | None = None,
     *,
     extras_dir: Path | str | None = None,
-) -> list["Expectation"]:
+) -> list[Expectation]:
     """Read ``citylake/stages/check/extras/<resource>.json`` (if present) and validate it.
 
     Returns the extra expectations (``meta.source == "extras"``). When ``suite`` is given they
@@ -336,8 +336,8 @@ def load_extras(
     if not isinstance(items, list):
         raise ExtrasError(path, "expectations", "must be a list")
 
-    gx, _ = _gx()
-    from great_expectations.expectations.registry import get_expectation_impl  # noqa: PLC0415
+    _gx()  # GE imported and configured before its registry is read
+    from great_expectations.expectations.registry import get_expectation_impl
 
     known_columns = set(expected_columns(reg))
     taken = {_domain(e): e for e in (suite.expectations if suite is not None else [])}
@@ -403,7 +403,7 @@ def suite_for(
     division_retired_window_years: int = 5,
     extras_dir: Path | str | None = None,
     now: datetime | None = None,
-) -> "ExpectationSuite":
+) -> ExpectationSuite:
     """Baseline suite plus the resource's extras: what the runner validates."""
     suite = build_suite(reg, division_retired_window_years=division_retired_window_years, now=now)
     load_extras(reg, suite, extras_dir=extras_dir)

@@ -24,7 +24,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from citylake.core.registry import Registration
-
 from citylake.stages.publish.models import ResourceCode
 
 SEQ_DIGITS = 6

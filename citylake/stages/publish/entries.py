@@ -33,7 +33,6 @@ import json
 from datetime import date
 
 from citylake.core.registry import Registration
-
 from citylake.stages.publish.classification import category_name, item_name
 
 NOT_SHARED = "不予共享"

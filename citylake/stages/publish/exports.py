@@ -9,7 +9,7 @@ The spreadsheet's first sheet has one row per information item and exactly the t
 are on a second sheet, keyed by 信息资源代码. The template's 下设机构 column stays empty: the
 registration schema does not record a sub-unit.
 
-The open export (DCAT-AP, crosswalk in the DCAT-AP crosswalk of the directory guideline) lists only resources that are open
+The open export (DCAT-AP, by the directory guideline's crosswalk) lists only resources that are open
 (是否向社会开放 = 是, never 不予共享), describes only their ``public`` fields, and never names a
 personal or restricted field: not in the table schema, and not in the description — the summary is
 published with the titles of the resource's non-public fields taken out of its enumerations.
@@ -26,10 +26,30 @@ from datetime import datetime
 from citylake.stages.publish.entries import NOT_SHARED, is_open
 
 TEMPLATE_COLUMNS = [
-    "序号", "类", "项", "目", "细目", "关联业务事项", "信息资源名称", "信息资源代码", "下设机构",
-    "信息资源摘要", "信息资源格式分类", "信息资源格式类型", "其他类型资源格式描述", "信息项名称",
-    "数据类型", "数据长度", "共享类型", "共享条件/不予共享依据", "共享方式分类", "共享方式类型",
-    "是否向社会开放", "开放条件", "更新周期", "发布日期",
+    "序号",
+    "类",
+    "项",
+    "目",
+    "细目",
+    "关联业务事项",
+    "信息资源名称",
+    "信息资源代码",
+    "下设机构",
+    "信息资源摘要",
+    "信息资源格式分类",
+    "信息资源格式类型",
+    "其他类型资源格式描述",
+    "信息项名称",
+    "数据类型",
+    "数据长度",
+    "共享类型",
+    "共享条件/不予共享依据",
+    "共享方式分类",
+    "共享方式类型",
+    "是否向社会开放",
+    "开放条件",
+    "更新周期",
+    "发布日期",
 ]
 SUPPLEMENT_COLUMNS = ["信息资源代码", "信息资源名称", "信息资源提供方", "信息资源提供方代码", "关联资源代码"]
 
@@ -106,8 +126,17 @@ def xlsx_bytes(entries: list[dict], publication: dict) -> bytes:
         cell.font = header_font
         cell.fill = fill
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    widths = {"信息资源摘要": 40, "共享条件/不予共享依据": 36, "开放条件": 30, "信息资源名称": 24,
-              "信息项名称": 18, "关联业务事项": 20, "信息资源代码": 16, "类": 16, "项": 18}
+    widths = {
+        "信息资源摘要": 40,
+        "共享条件/不予共享依据": 36,
+        "开放条件": 30,
+        "信息资源名称": 24,
+        "信息项名称": 18,
+        "关联业务事项": 20,
+        "信息资源代码": 16,
+        "类": 16,
+        "项": 18,
+    }
     for i, name in enumerate(TEMPLATE_COLUMNS, start=1):
         ws.column_dimensions[get_column_letter(i)].width = widths.get(name, max(8, len(name) * 2 + 2))
     ws.freeze_panes = "A2"
@@ -150,11 +179,25 @@ def directory_json(entries: list[dict], publication: dict, facts: dict[str, dict
         entry["facts"] = {
             k: f.get(k)
             for k in (
-                "has_data", "row_count", "last_updated_at", "last_received_at", "batches_received",
-                "batches_rejected", "quality_latest_pass_rate", "quality_latest_success",
-                "quality_recent_pass_rate", "quarantine_rate", "latest_quarantine_rate",
-                "quarantine_reasons", "freshness", "freshness_label", "freshness_reference",
-                "freshness_allowance_hours", "columns_present", "drift", "notes",
+                "has_data",
+                "row_count",
+                "last_updated_at",
+                "last_received_at",
+                "batches_received",
+                "batches_rejected",
+                "quality_latest_pass_rate",
+                "quality_latest_success",
+                "quality_recent_pass_rate",
+                "quarantine_rate",
+                "latest_quarantine_rate",
+                "quarantine_reasons",
+                "freshness",
+                "freshness_label",
+                "freshness_reference",
+                "freshness_allowance_hours",
+                "columns_present",
+                "drift",
+                "notes",
             )
         }
         out_entries.append(entry)
@@ -167,23 +210,51 @@ def directory_json(entries: list[dict], publication: dict, facts: dict[str, dict
 
 
 def json_bytes(entries: list[dict], publication: dict, facts: dict[str, dict]) -> bytes:
-    return json.dumps(directory_json(entries, publication, facts), ensure_ascii=False, indent=2,
-                      default=str).encode("utf-8")
+    return json.dumps(directory_json(entries, publication, facts), ensure_ascii=False, indent=2, default=str).encode(
+        "utf-8"
+    )
 
 
 # ---- DCAT-AP ---------------------------------------------------------------------------------
 EU = "http://publications.europa.eu/resource/authority/"
 FREQUENCY = {
-    "实时": "UPDATE_CONT", "每日": "DAILY", "每周": "WEEKLY", "每月": "MONTHLY", "每季度": "QUARTERLY",
-    "每半年": "BIANNUAL", "每年": "ANNUAL", "其他": "IRREG",
+    "实时": "UPDATE_CONT",
+    "每日": "DAILY",
+    "每周": "WEEKLY",
+    "每月": "MONTHLY",
+    "每季度": "QUARTERLY",
+    "每半年": "BIANNUAL",
+    "每年": "ANNUAL",
+    "其他": "IRREG",
 }
 FILE_TYPES = {
-    "csv": "CSV", "json": "JSON", "jsonl": "JSON", "xlsx": "XLSX", "xls": "XLS", "xml": "XML", "txt": "TXT",
-    "pdf": "PDF", "ofd": "OFD", "doc": "DOC", "docx": "DOCX", "html": "HTML", "et": "ET", "wps": "WPS",
+    "csv": "CSV",
+    "json": "JSON",
+    "jsonl": "JSON",
+    "xlsx": "XLSX",
+    "xls": "XLS",
+    "xml": "XML",
+    "txt": "TXT",
+    "pdf": "PDF",
+    "ofd": "OFD",
+    "doc": "DOC",
+    "docx": "DOCX",
+    "html": "HTML",
+    "et": "ET",
+    "wps": "WPS",
 }
 XSD_TYPES = {
-    "C": "string", "M": "string", "I": "integer", "N": "decimal", "B": "double", "F": "float", "Y": "decimal",
-    "D": "date", "T": "dateTime", "L": "boolean", "G": "string",
+    "C": "string",
+    "M": "string",
+    "I": "integer",
+    "N": "decimal",
+    "B": "double",
+    "F": "float",
+    "Y": "decimal",
+    "D": "date",
+    "T": "dateTime",
+    "L": "boolean",
+    "G": "string",
 }
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -249,16 +320,22 @@ def open_dcat(entries: list[dict], publication: dict, base: str, page_url) -> di
                 concepts[cid] = concept
             parent = theme = cid
         agent_id = f"{base}agent/{e['provider']['code']}"
-        agents.setdefault(agent_id, {
-            "@id": agent_id,
-            "@type": ["foaf:Agent", "foaf:Organization"],
-            "foaf:name": _lit(e["provider"]["name"]),
-            "dct:identifier": e["provider"]["code"],
-        })
+        agents.setdefault(
+            agent_id,
+            {
+                "@id": agent_id,
+                "@type": ["foaf:Agent", "foaf:Organization"],
+                "foaf:name": _lit(e["provider"]["name"]),
+                "dct:identifier": e["provider"]["code"],
+            },
+        )
         ds_id = f"{base}dataset/{e['code']}"
         fmt_type = (e["format"]["type"] or "").lower()
-        fmt = ({"@id": f"{EU}file-type/{FILE_TYPES[fmt_type]}"} if fmt_type in FILE_TYPES else
-               {"@type": "dct:MediaTypeOrExtent", "rdfs:label": e["format"]["type"]})
+        fmt = (
+            {"@id": f"{EU}file-type/{FILE_TYPES[fmt_type]}"}
+            if fmt_type in FILE_TYPES
+            else {"@type": "dct:MediaTypeOrExtent", "rdfs:label": e["format"]["type"]}
+        )
         hidden = [i["item_name"] for i in e["items"] if i["sensitivity"] != "public"]
         description = redact_titles(e["summary"], hidden)
         # the public sees the open condition only; share conditions are between departments
@@ -267,20 +344,22 @@ def open_dcat(entries: list[dict], publication: dict, base: str, page_url) -> di
             "@id": f"{ds_id}#schema",
             "@type": ["dct:Standard", "csvw:Schema"],
             "dct:title": _lit(f"{e['name']} 信息项（开放部分）"),
-            "csvw:column": {"@list": [
-                {
-                    "@type": "csvw:Column",
-                    "csvw:name": i["field"],
-                    "csvw:title": _lit(i["item_name"]),
-                    "csvw:datatype": {"@id": f"http://www.w3.org/2001/XMLSchema#{XSD_TYPES[i['data_type']]}"},
-                    "dct:description": _lit(
-                        f"{i['data_type_name']}{i['data_type']}"
-                        + (f"，长度 {i['data_length']}" if i["data_length"] is not None else "")
-                        + (f"，单位 {i['unit']}" if i["unit"] else "")
-                    ),
-                }
-                for i in open_fields(e)
-            ]},
+            "csvw:column": {
+                "@list": [
+                    {
+                        "@type": "csvw:Column",
+                        "csvw:name": i["field"],
+                        "csvw:title": _lit(i["item_name"]),
+                        "csvw:datatype": {"@id": f"http://www.w3.org/2001/XMLSchema#{XSD_TYPES[i['data_type']]}"},
+                        "dct:description": _lit(
+                            f"{i['data_type_name']}{i['data_type']}"
+                            + (f"，长度 {i['data_length']}" if i["data_length"] is not None else "")
+                            + (f"，单位 {i['unit']}" if i["unit"] else "")
+                        ),
+                    }
+                    for i in open_fields(e)
+                ]
+            },
         }
         access = page_url(e["resource"])
         distribution = {
@@ -314,13 +393,15 @@ def open_dcat(entries: list[dict], publication: dict, base: str, page_url) -> di
         if e["share"]["method_type"] == "接口":
             svc_id = f"{ds_id}#service"
             distribution["dcat:accessService"] = {"@id": svc_id}
-            nodes.append({
-                "@id": svc_id,
-                "@type": "dcat:DataService",
-                "dct:title": _lit(f"{e['name']} 数据接口"),
-                "dcat:endpointURL": {"@id": access},
-                "dcat:servesDataset": {"@id": ds_id},
-            })
+            nodes.append(
+                {
+                    "@id": svc_id,
+                    "@type": "dcat:DataService",
+                    "dct:title": _lit(f"{e['name']} 数据接口"),
+                    "dcat:endpointURL": {"@id": access},
+                    "dcat:servesDataset": {"@id": ds_id},
+                }
+            )
         datasets.append(ds_id)
         graph.extend(nodes)
 
@@ -331,7 +412,7 @@ def open_dcat(entries: list[dict], publication: dict, base: str, page_url) -> di
         "@id": f"{base}catalog",
         "@type": "dcat:Catalog",
         "dct:title": _lit("政务数据资源开放目录"),
-        "dct:description": _lit("向社会开放的政务数据资源（第 %s 版）" % publication["version"]),
+        "dct:description": _lit("向社会开放的政务数据资源（第 {} 版）".format(publication["version"])),
         "dct:issued": {"@value": published, "@type": "xsd:dateTime"},
         "owl:versionInfo": str(publication["version"]),
         "dct:publisher": {"@id": f"{base}agent/centre"},
@@ -344,10 +425,12 @@ def open_dcat(entries: list[dict], publication: dict, base: str, page_url) -> di
         "dct:title": _lit("政务信息资源分类（类/项/目/细目）"),
         "skos:hasTopConcept": [{"@id": cid} for cid, c in concepts.items() if "skos:topConceptOf" in c],
     }
-    centre = {"@id": f"{base}agent/centre", "@type": ["foaf:Agent", "foaf:Organization"],
-              "foaf:name": _lit("城市大数据资源中心")}
-    return {"@context": CONTEXT,
-            "@graph": [catalog, centre, scheme, *concepts.values(), *agents.values(), *graph]}
+    centre = {
+        "@id": f"{base}agent/centre",
+        "@type": ["foaf:Agent", "foaf:Organization"],
+        "foaf:name": _lit("城市大数据资源中心"),
+    }
+    return {"@context": CONTEXT, "@graph": [catalog, centre, scheme, *concepts.values(), *agents.values(), *graph]}
 
 
 def dcat_bytes(entries: list[dict], publication: dict, base: str, page_url) -> bytes:

@@ -11,7 +11,8 @@ What is read, per resource, all through the batch ledger (:mod:`citylake.core.le
 * each batch's quality marker — pass rate (``pass_rate``, 0–1) and ``success`` of each
   checked batch, ordered by ``checked_at``: the latest, the mean of the last ``RECENT`` and a trend
   of the last ``TREND`` for the chart.
-* the standardized and quarantine commit markers of each conformed batch — ``rows``; quarantine rate = quarantined / (standardized + quarantined), over all batches and for
+* the standardized and quarantine commit markers of each conformed batch — ``rows``; quarantine
+  rate = quarantined / (standardized + quarantined), over all batches and for
   the latest batch; quarantine reasons are summed from ``reasons``.
 
 Freshness rule (one rule for the whole project: :mod:`citylake.stages.freshness`, which the daily freshness
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from citylake.core import zones
 from citylake.core.lake import Lake
@@ -96,11 +97,11 @@ def _parse_time(value) -> datetime | None:
             dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
             return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(timezone.utc).isoformat() if dt else None
+    return dt.astimezone(UTC).isoformat() if dt else None
 
 
 @dataclass
@@ -219,7 +220,7 @@ def schema_drift(reg: Registration, columns: list[dict]) -> list[str]:
 
 
 def collect_facts(lake: Lake, reg: Registration, now: datetime | None = None) -> ResourceFacts:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     res = reg.resource
     facts = ResourceFacts(resource=res)
 
@@ -247,7 +248,7 @@ def collect_facts(lake: Lake, reg: Registration, now: datetime | None = None) ->
 
         def committed(b):
             t = _parse_time(b.standardized.get("committed_at"))
-            return t or datetime.min.replace(tzinfo=timezone.utc)
+            return t or datetime.min.replace(tzinfo=UTC)
 
         latest = max(conformed, key=lambda b: (committed(b), b.batch_id))
         s, q = latest.rows_accepted, latest.rows_quarantined
@@ -264,7 +265,7 @@ def collect_facts(lake: Lake, reg: Registration, now: datetime | None = None) ->
             rate = (r.get("successful") or 0) / r["evaluated"]
         rate = float(rate) if rate is not None else None
         checked = _parse_time(r.get("checked_at"))
-        results.append((checked or datetime.min.replace(tzinfo=timezone.utc), b.batch_id, rate, r.get("success")))
+        results.append((checked or datetime.min.replace(tzinfo=UTC), b.batch_id, rate, r.get("success")))
     results.sort(key=lambda x: (x[0], x[1]))
     facts.batches_checked = len(results)
     if results:
@@ -329,8 +330,9 @@ def sample_rows(lake: Lake, reg: Registration, limit: int = 5) -> tuple[list[Fie
     shown = [f for f in reg.fields if f.name in names]
     out = []
     for r in rows[:limit]:
-        out.append([_display(f, mask_value(f, r.get(f.name))) if mask_kind(f) else _display(f, r.get(f.name))
-                    for f in shown])
+        out.append(
+            [_display(f, mask_value(f, r.get(f.name))) if mask_kind(f) else _display(f, r.get(f.name)) for f in shown]
+        )
     return shown, out
 
 

@@ -60,7 +60,7 @@ class Department(Base):
     provider_name: Mapped[str] = mapped_column(String(200))  # 信息资源提供方
     provider_code: Mapped[str] = mapped_column(String(32))  # 信息资源提供方代码 (USCC or organ code)
 
-    entries: Mapped[list["Entry"]] = relationship(back_populates="department")
+    entries: Mapped[list[Entry]] = relationship(back_populates="department")
 
 
 class ResourceCode(Base):
@@ -116,7 +116,7 @@ class Entry(Base):
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     department: Mapped[Department] = relationship(back_populates="entries")
-    items: Mapped[list["EntryItem"]] = relationship(
+    items: Mapped[list[EntryItem]] = relationship(
         back_populates="entry", cascade="all, delete-orphan", order_by="EntryItem.position"
     )
 
@@ -155,13 +155,13 @@ class Publication(Base):
     lake_uri: Mapped[str] = mapped_column(String(1000))
     outputs: Mapped[dict] = mapped_column(JSON, default=dict)
 
-    entries: Mapped[list["PublicationEntry"]] = relationship(
+    entries: Mapped[list[PublicationEntry]] = relationship(
         back_populates="publication", cascade="all, delete-orphan", order_by="PublicationEntry.code"
     )
-    changes: Mapped[list["Change"]] = relationship(
+    changes: Mapped[list[Change]] = relationship(
         back_populates="publication", cascade="all, delete-orphan", order_by="Change.id"
     )
-    facts: Mapped[list["EntryFacts"]] = relationship(
+    facts: Mapped[list[EntryFacts]] = relationship(
         back_populates="publication", cascade="all, delete-orphan", order_by="EntryFacts.resource"
     )
 

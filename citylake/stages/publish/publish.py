@@ -19,7 +19,7 @@ Publishing again with nothing changed records a publication with no changes and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, func, select, text
@@ -29,12 +29,20 @@ from sqlalchemy.orm import Session
 from citylake.core.lake import Lake
 from citylake.core.registry import Registration, load_registrations
 from citylake.core.settings import Settings
-
 from citylake.stages.publish import exports, migrations
 from citylake.stages.publish.codes import assign_codes
 from citylake.stages.publish.entries import build_snapshot, content_hash, element_changes
 from citylake.stages.publish.facts import ResourceFacts, collect_facts, sample_rows
-from citylake.stages.publish.models import Change, Department, Entry, EntryFacts, EntryItem, Publication, PublicationEntry, ResourceCode
+from citylake.stages.publish.models import (
+    Change,
+    Department,
+    Entry,
+    EntryFacts,
+    EntryItem,
+    Publication,
+    PublicationEntry,
+    ResourceCode,
+)
 from citylake.stages.publish.site import render_site
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -102,7 +110,7 @@ def directory_engine(settings: Settings) -> Engine:
 def _utc(dt: datetime | None) -> datetime | None:
     if dt is None:
         return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def _related(reg: Registration, codes: dict[str, str]) -> list[str]:
@@ -156,7 +164,7 @@ def _latest_snapshots(session: Session) -> dict[str, dict]:
 def publish(settings: Settings, registrations: list[Registration] | None = None, *,
             now: datetime | None = None, base_url: str | None = None) -> PublicationResult:
     """One publication of the directory; see the module docstring."""
-    now = _utc(now) or datetime.now(timezone.utc)
+    now = _utc(now) or datetime.now(UTC)
     regs = registrations if registrations is not None else load_registrations(settings.resources_dir)
     lake = Lake.from_settings(settings)
     facts = {reg.resource: collect_facts(lake, reg, now=now) for reg in regs}
@@ -377,7 +385,7 @@ def diff(settings: Settings, *, from_version: int | None = None, to_version: int
             if pending:
                 regs = registrations if registrations is not None else load_registrations(settings.resources_dir)
                 old = publication_snapshots(session, to_version or versions[-1]) if versions else {}
-                return changes_between(old, pending_snapshots(session, regs, datetime.now(timezone.utc)))
+                return changes_between(old, pending_snapshots(session, regs, datetime.now(UTC)))
             if not versions:
                 return []
             to_v = to_version or versions[-1]

@@ -12,7 +12,7 @@ again here by the registration's mask kind, and 不予共享 resources show no d
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,6 @@ from jinja2 import Environment, FileSystemLoader
 
 from citylake.core.reasons import REASONS, split_reason
 from citylake.core.registry import SHARE_TYPES, UPDATE_CYCLES
-
 from citylake.stages.publish.classification import category_name, item_name, levels
 from citylake.stages.publish.entries import NOT_SHARED, is_open
 from citylake.stages.publish.exports import redact_titles
@@ -40,7 +39,7 @@ def local_time(value) -> str:
         return "—"
     dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
@@ -192,20 +191,34 @@ def _render(entries: list[dict], facts: dict[str, dict], samples: dict[str, tupl
     seen = set()
     for e in ordered:
         c = e["classification"]
-        for depth, (key, label) in enumerate([
-            (c["category"], f"{c['category']} {category_name(c['category']) or ''}".strip()),
-            (c["category"] + c["item"], f"{c['category']}{c['item']} {item_name(c['category'], c['item']) or ''}".strip()),
-        ]):
+        for depth, (key, label) in enumerate(
+            [
+                (c["category"], f"{c['category']} {category_name(c['category']) or ''}".strip()),
+                (
+                    c["category"] + c["item"],
+                    f"{c['category']}{c['item']} {item_name(c['category'], c['item']) or ''}".strip(),
+                ),
+            ]
+        ):
             if key not in seen:
                 seen.add(key)
                 classes.append((key, label, depth))
     classes.sort(key=lambda x: x[0])
     out: dict[str, bytes] = {}
     index = env.get_template("index.html.j2").render(
-        css=css, js=js, pub=pub, entries=decorated, departments=departments, classes=classes,
-        share_types=SHARE_TYPES, cycles=UPDATE_CYCLES, freshness=list(FRESHNESS_LABELS.items()),
+        css=css,
+        js=js,
+        pub=pub,
+        entries=decorated,
+        departments=departments,
+        classes=classes,
+        share_types=SHARE_TYPES,
+        cycles=UPDATE_CYCLES,
+        freshness=list(FRESHNESS_LABELS.items()),
         open_count=sum(1 for e in decorated if e["is_open"]),
-        fields_count=sum(len(e["items"]) for e in decorated), public=public, site_title=site_title,
+        fields_count=sum(len(e["items"]) for e in decorated),
+        public=public,
+        site_title=site_title,
     )
     out["index.html"] = index.encode("utf-8")
     by_code = {e["code"]: e for e in ordered}
@@ -216,22 +229,36 @@ def _render(entries: list[dict], facts: dict[str, dict], samples: dict[str, tupl
         fields, rows = samples.get(d["resource"], ([], []))
         if d["share"]["type"] == NOT_SHARED:
             fields, rows = [], []
-        related = [{"code": code, "href": f"{by_code[code]['resource']}.html" if code in by_code else None}
-                   for code in d["related_codes"]]
+        related = [
+            {"code": code, "href": f"{by_code[code]['resource']}.html" if code in by_code else None}
+            for code in d["related_codes"]
+        ]
         titles = {i["field"]: i["item_name"] for i in d["items"]}
         reasons = [(reason_label(r, titles), n) for r, n in list((f.get("quarantine_reasons") or {}).items())[:5]]
         q_rate = f.get("quarantine_rate")
         html = page.render(
-            css=css, pub=pub, e=d, f=f, levels=levels(c["category"], c["item"], c["catalog"], c["detail"]),
-            related=related, sensitivity=SENSITIVITY, chart=quality_chart(f.get("quality_trend") or []),
-            recent=RECENT, recent_text=percent(f.get("quality_recent_pass_rate")),
-            quarantine_text="—" if q_rate is None else
-            f"{percent(q_rate)}（隔离 {f.get('quarantined_rows', 0):,} 行 / 共 "
+            css=css,
+            pub=pub,
+            e=d,
+            f=f,
+            levels=levels(c["category"], c["item"], c["catalog"], c["detail"]),
+            related=related,
+            sensitivity=SENSITIVITY,
+            chart=quality_chart(f.get("quality_trend") or []),
+            recent=RECENT,
+            recent_text=percent(f.get("quality_recent_pass_rate")),
+            quarantine_text="—"
+            if q_rate is None
+            else f"{percent(q_rate)}（隔离 {f.get('quarantined_rows', 0):,} 行 / 共 "
             f"{(f.get('quarantined_rows') or 0) + (f.get('standardized_rows') or 0):,} 行）",
             received_text=local_time(f.get("last_received_at")),
-            freshness_rule=freshness_rule(d["update_cycle"]), top_reasons=reasons,
+            freshness_rule=freshness_rule(d["update_cycle"]),
+            top_reasons=reasons,
             present=[col["name"] for col in (f.get("columns_present") or [])],
-            sample_fields=fields, sample_rows=rows, public=public, site_title=site_title,
+            sample_fields=fields,
+            sample_rows=rows,
+            public=public,
+            site_title=site_title,
             index_href="../index.html",
         )
         out[f"r/{d['resource']}.html"] = html.encode("utf-8")

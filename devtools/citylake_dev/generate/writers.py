@@ -120,7 +120,9 @@ def xlsx_bytes(sheet: str, rows: list[list], created: datetime, creator: str) ->
             elif isinstance(cell, float):
                 cells.append(f'<c r="{ref}"><v>{cell!r}</v></c>')
             else:
-                cells.append(f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{_xml_escape(str(cell))}</t></is></c>')
+                cells.append(
+                    f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{_xml_escape(str(cell))}</t></is></c>'
+                )
         parts.append(f'<row r="{r}">{"".join(cells)}</row>')
     dim = f"A1:{_col(width - 1)}{max(len(rows), 1)}"
     sheet_xml = (
@@ -138,24 +140,24 @@ def xlsx_bytes(sheet: str, rows: list[list], created: datetime, creator: str) ->
             '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
             '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
             '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
-            '</Types>'
+            "</Types>"
         ),
         "_rels/.rels": (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
             '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
             '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/>'
-            '</Relationships>'
+            "</Relationships>"
         ),
         "docProps/core.xml": (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
             'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-            f'<dc:creator>{_xml_escape(creator)}</dc:creator>'
+            f"<dc:creator>{_xml_escape(creator)}</dc:creator>"
             f'<dcterms:created xsi:type="dcterms:W3CDTF">{when}</dcterms:created>'
             f'<dcterms:modified xsi:type="dcterms:W3CDTF">{when}</dcterms:modified>'
-            '</cp:coreProperties>'
+            "</cp:coreProperties>"
         ),
         "xl/workbook.xml": (
             f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook {_NS} {_RNS}>'
@@ -166,7 +168,7 @@ def xlsx_bytes(sheet: str, rows: list[list], created: datetime, creator: str) ->
             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
             '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
             '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
-            '</Relationships>'
+            "</Relationships>"
         ),
         "xl/styles.xml": (
             f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<styleSheet {_NS}>'
@@ -177,7 +179,7 @@ def xlsx_bytes(sheet: str, rows: list[list], created: datetime, creator: str) ->
             '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
             '<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
             '<cellStyles count="1"><cellStyle name="常规" xfId="0" builtinId="0"/></cellStyles>'
-            '</styleSheet>'
+            "</styleSheet>"
         ),
         "xl/worksheets/sheet1.xml": sheet_xml,
     }

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from citylake.core.lake import Lake
-from citylake.core.zones import curated_dir, landing_dir, receipts_dir
 from citylake.core import zones
+from citylake.core.lake import Lake
 from citylake.core.ledger import Ledger
 from citylake.core.registry import load_registrations
 from citylake.core.settings import REPO_ROOT, Settings
+from citylake.core.zones import landing_dir, receipts_dir
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def _run(settings, dag_id):
 def test_every_department_dag_and_the_publication_succeed(demo):
     from citylake_dev.airflow_embedded import department_dag_ids, list_runs
 
-    settings, regs, _, result = demo
+    settings, _regs, _, result = demo
     assert result, [(r.dag_id, r.failed_tasks, str(r.log_path)) for r in result.failed]
     ran = [r.dag_id for r in result.runs]
     assert ran[:-2] == department_dag_ids(settings) and ran[-2:] == ["citylake_freshness", "citylake_publication"]

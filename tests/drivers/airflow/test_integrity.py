@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import ast
+import itertools
 from collections import defaultdict
 
 import pytest
 
-from citylake.drivers.airflow import FRESHNESS_DAG_ID, OWNER, PUBLICATION_DAG_ID, department_dag_id
-from citylake.drivers.airflow.schedules import CYCLE_SCHEDULES, department_schedule, schedule_for_cycle
 from citylake.core.registry import registrations_by_department
 from citylake.core.settings import REPO_ROOT
+from citylake.drivers.airflow import FRESHNESS_DAG_ID, OWNER, PUBLICATION_DAG_ID, department_dag_id
+from citylake.drivers.airflow.schedules import CYCLE_SCHEDULES, department_schedule, schedule_for_cycle
 from citylake.stages.chain import steps
 
 DAGS_FOLDER = REPO_ROOT / "dags"
@@ -84,7 +85,7 @@ def test_one_task_group_per_registration(dagbag):
             group = dag.task_group.children[reg.resource]
             assert set(group.children) == {f"{reg.resource}.{s}" for s in stages}
             # a straight chain: detect/extract → ingest → conform → check → curate → receipt
-            for up, down in zip(stages, stages[1:]):
+            for up, down in itertools.pairwise(stages):
                 assert f"{reg.resource}.{down}" in dag.get_task(f"{reg.resource}.{up}").downstream_task_ids
 
 

@@ -7,10 +7,9 @@ import shutil
 
 import pytest
 import yaml
+from conftest import load_dagbag  # tests/dags/conftest.py
 
 from citylake.core.settings import REPO_ROOT
-
-from conftest import load_dagbag  # tests/dags/conftest.py
 
 RESOURCES = REPO_ROOT / "registrations"
 DAGS = REPO_ROOT / "dags"

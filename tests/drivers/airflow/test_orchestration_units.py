@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from urllib.parse import urlsplit
-
 import pytest
 
-from citylake.core.identifiers import check_cn_id, check_uscc
 from citylake.drivers.airflow.schedules import department_schedule, most_frequent_cycle, schedule_for_cycle
 from citylake.drivers.airflow.tasks import StageError, StageFailure, spark_failure_reason
-from citylake.core.settings import REPO_ROOT
 
 SPARK_FAILURE = """Cannot execute: spark-submit --master local[*] --name citylake-conform-x citylake/drivers/sparkjob.py --resource x. \
 Error code is: 1.
@@ -28,18 +22,23 @@ citylake.stages.conform.ConformError: enterprise_registration batch 5ecf54b0e097
 def test_spark_failure_reason_is_the_jobs_own_error_line():
     assert spark_failure_reason(SPARK_FAILURE) == (
         "ConformError: enterprise_registration batch 5ecf54b0e097db80: 200 rows decoded but 150 standardized "
-        "+ 40 quarantined")
+        "+ 40 quarantined"
+    )
     assert spark_failure_reason("Cannot execute: x. Error code is: 137.\nKilled") == "Killed"
-    java = "Exception in thread \"main\" org.apache.spark.SparkException: Master removed our application: KILLED"
+    java = 'Exception in thread "main" org.apache.spark.SparkException: Master removed our application: KILLED'
     assert "SparkException: Master removed our application" in spark_failure_reason(java)
 
 
 def test_stage_failure_names_stage_resource_batch_and_reason():
     f = StageFailure("conform", "enterprise_registration", ["5ecf54b0e097db80"], "ConformError: boom")
-    assert f.message == "conform failed for resource enterprise_registration (batch 5ecf54b0e097db80): ConformError: boom"
+    assert (
+        f.message == "conform failed for resource enterprise_registration (batch 5ecf54b0e097db80): ConformError: boom"
+    )
     assert StageFailure.from_dict(f.as_dict()) == f
-    assert str(StageError(StageFailure("ingest", "r", [], "OSError: disk full"))) == \
-        "ingest failed for resource r (no batch yet): OSError: disk full"
+    assert (
+        str(StageError(StageFailure("ingest", "r", [], "OSError: disk full")))
+        == "ingest failed for resource r (no batch yet): OSError: disk full"
+    )
 
 
 def test_schedules():
@@ -63,7 +62,9 @@ def test_spark_master_from_connection():
 
     prod = Connection.from_json('{"conn_type": "spark", "host": "spark://spark-master", "port": 7077}', conn_id="s")
     assert connection_master(prod) == "spark://spark-master:7077"
-    assert connection_master(Connection.from_json('{"conn_type": "spark", "host": "local[*]"}', conn_id="s")) == "local[*]"
+    assert (
+        connection_master(Connection.from_json('{"conn_type": "spark", "host": "local[*]"}', conn_id="s")) == "local[*]"
+    )
     assert connection_master(Connection(conn_id="s", conn_type="spark", host="yarn")) == "yarn"
     binary = find_spark_submit()
     assert binary is None or binary.endswith("pyspark/bin/spark-submit"), "PATH first, else pyspark's own"

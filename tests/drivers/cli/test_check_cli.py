@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from citylake.drivers.cli import main
 from citylake.core.reasons import REASONS
+from citylake.drivers.cli import main
 
 
 def run(capsys, *argv: str) -> tuple[int, list[str], str]:

@@ -5,7 +5,7 @@ shaped as conform writes them (docs/conform-rules.md, docs/zones.md)."""
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -16,8 +16,8 @@ import pytest
 from citylake.core import identifiers as ids
 from citylake.core import zones
 from citylake.core.lake import Lake
-from citylake.core.zones import quarantine_dir, standardized_dir
 from citylake.core.registry import load_registrations
+from citylake.core.zones import standardized_dir
 
 DIVISION = "410102"  # 郑州市中原区, in the latest GB/T 2260 edition
 
@@ -68,7 +68,7 @@ def _value(f, i: int):
     if f.type == "date":
         return date(2020, 1, 1) + timedelta(days=i % 1000)
     if f.type == "timestamp":
-        return datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(hours=i)
+        return datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=i)
     return f"{f.name}-{i}"
 
 
@@ -84,7 +84,7 @@ _ARROW = {
 
 
 def build_rows(reg, n: int, batch_id: str) -> list[dict]:
-    received = datetime(2024, 6, 1, 8, 0, tzinfo=timezone.utc)
+    received = datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
     rows = []
     for i in range(n):
         row = {}

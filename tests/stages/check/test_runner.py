@@ -13,7 +13,6 @@ import pytest
 
 from citylake.core import zones
 from citylake.core.lake import Lake
-from citylake.core.zones import quality_dir
 from citylake.stages.check.runner import check_batch, read_result
 
 RESULT_KEYS = {

@@ -148,7 +148,7 @@ def test_shipped_extras_merge_non_blocking(regs):
     extras = load_extras(reg)
     assert len(extras) >= 2
     assert all(e.meta["source"] == "extras" and e.meta["blocking"] is False for e in extras)
-    pair = [e for e in extras if e.expectation_type == "expect_column_pair_values_a_to_be_greater_than_b"][0]
+    pair = next(e for e in extras if e.expectation_type == "expect_column_pair_values_a_to_be_greater_than_b")
     assert pair.configuration.kwargs["column_A"] == "pm10" and pair.configuration.kwargs["mostly"] == 0.95
 
     base = build_suite(reg)
@@ -215,7 +215,7 @@ def test_broken_extras_fail_naming_file_and_entry(regs, tmp_path, entry, message
 
 def test_extras_for_another_resource_or_not_json_fail(regs, tmp_path):
     reg = regs["enterprise_registration"]
-    d = _write_extras(tmp_path, reg.resource, [], **{"resource": "air_quality_hourly"})
+    d = _write_extras(tmp_path, reg.resource, [], resource="air_quality_hourly")
     with pytest.raises(ExtrasError, match="does not match"):
         load_extras(reg, extras_dir=d)
     (tmp_path / f"{reg.resource}.json").write_text("{not json", encoding="utf-8")

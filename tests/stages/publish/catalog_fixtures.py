@@ -5,7 +5,7 @@ URLs for SQLite and, when reachable, PostgreSQL."""
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +15,7 @@ from citylake.core import zones
 from citylake.core.lake import Lake
 from citylake.core.settings import REPO_ROOT, Settings
 
-NOW = datetime(2025, 6, 30, 4, 0, tzinfo=timezone.utc)  # 12:00 in Shanghai
+NOW = datetime(2025, 6, 30, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 
 
 def _ts(dt: datetime) -> str:
@@ -68,53 +68,122 @@ def build_small_lake(settings: Settings) -> Lake:
     lake = Lake.from_settings(settings)
     res, dept = "enterprise_registration", "scjg"
     t0 = NOW - timedelta(days=3)
-    _batch(lake, dept, res, "b001", t0, std=95, quar=5, reasons={"uscc_check:uscc": 3, "cn_id_check:legal_rep_id": 2}, pass_rate=0.95)
-    _batch(lake, dept, res, "b002", t0 + timedelta(days=1), std=98, quar=2, reasons={"uscc_check:uscc": 2},
-           pass_rate=0.98)
-    _batch(lake, dept, res, "b003", NOW - timedelta(hours=20), std=50, quar=50, reasons={"division_unknown:division_code": 50, "duplicate_row": 1},
-           pass_rate=0.5, success=False)
-    table = pa.table({
-        "uscc": ["91110000802100433B", "9114010663015395X2", "91410100MA44XXXX1A", "91410100MA45YYYY2B"],
-        "enterprise_name": ["郑州宏达商贸有限公司", "河南中原科技股份有限公司", "郑州市金水区小李餐饮店", "郑州绿城物流有限公司"],
-        "legal_rep": ["张*", "欧阳明华", "李四", "王**"],
-        "legal_rep_id": ["410105********002X", "41010519491231002X", None, "410102198001011234"],
-        "registered_capital": pa.array([500.0, 12000.5, 10.0, None], pa.float64()),
-        "established_on": pa.array([datetime(2010, 5, 1).date(), datetime(2001, 3, 15).date(),
-                                    datetime(2019, 7, 9).date(), datetime(2015, 1, 20).date()], pa.date32()),
-        "division_code": ["410105", "410105", "410105", "410102"],
-        "address": ["郑州市金水区花园路1号", "郑州市金水区农业路18号", "郑州市金水区文化路7号", "郑州市中原区建设路99号"],
-        "status": ["存续", "存续", "注销", "在业"],
-        "registered_capital_currency": ["人民币", "人民币", "人民币", None],
-        "_batch_id": ["b001", "b002", "b002", "b002"],
-    })
+    _batch(
+        lake,
+        dept,
+        res,
+        "b001",
+        t0,
+        std=95,
+        quar=5,
+        reasons={"uscc_check:uscc": 3, "cn_id_check:legal_rep_id": 2},
+        pass_rate=0.95,
+    )
+    _batch(
+        lake, dept, res, "b002", t0 + timedelta(days=1), std=98, quar=2, reasons={"uscc_check:uscc": 2}, pass_rate=0.98
+    )
+    _batch(
+        lake,
+        dept,
+        res,
+        "b003",
+        NOW - timedelta(hours=20),
+        std=50,
+        quar=50,
+        reasons={"division_unknown:division_code": 50, "duplicate_row": 1},
+        pass_rate=0.5,
+        success=False,
+    )
+    table = pa.table(
+        {
+            "uscc": ["91110000802100433B", "9114010663015395X2", "91410100MA44XXXX1A", "91410100MA45YYYY2B"],
+            "enterprise_name": [
+                "郑州宏达商贸有限公司",
+                "河南中原科技股份有限公司",
+                "郑州市金水区小李餐饮店",
+                "郑州绿城物流有限公司",
+            ],
+            "legal_rep": ["张*", "欧阳明华", "李四", "王**"],
+            "legal_rep_id": ["410105********002X", "41010519491231002X", None, "410102198001011234"],
+            "registered_capital": pa.array([500.0, 12000.5, 10.0, None], pa.float64()),
+            "established_on": pa.array(
+                [
+                    datetime(2010, 5, 1).date(),
+                    datetime(2001, 3, 15).date(),
+                    datetime(2019, 7, 9).date(),
+                    datetime(2015, 1, 20).date(),
+                ],
+                pa.date32(),
+            ),
+            "division_code": ["410105", "410105", "410105", "410102"],
+            "address": [
+                "郑州市金水区花园路1号",
+                "郑州市金水区农业路18号",
+                "郑州市金水区文化路7号",
+                "郑州市中原区建设路99号",
+            ],
+            "status": ["存续", "存续", "注销", "在业"],
+            "registered_capital_currency": ["人民币", "人民币", "人民币", None],
+            "_batch_id": ["b001", "b002", "b002", "b002"],
+        }
+    )
     _parquet(lake, f"curated/{res}/version=2/part-0000.parquet", table)
-    lake.write_json(zones.curated_pointer(res), {
-        "version": 2, "rows": 4,
-        "columns": [{"name": n, "type": str(t)} for n, t in zip(table.schema.names, table.schema.types)],
-        "batches": ["b001", "b002"], "updated_at": _ts(t0 + timedelta(days=1, minutes=10)),
-    })
+    lake.write_json(
+        zones.curated_pointer(res),
+        {
+            "version": 2,
+            "rows": 4,
+            "columns": [{"name": n, "type": str(t)} for n, t in zip(table.schema.names, table.schema.types)],
+            "batches": ["b001", "b002"],
+            "updated_at": _ts(t0 + timedelta(days=1, minutes=10)),
+        },
+    )
 
     res, dept = "air_quality_hourly", "sthj"
     _batch(lake, dept, res, "a001", NOW - timedelta(hours=3), std=24, quar=0, reasons={}, pass_rate=1.0)
-    air = pa.table({
-        "station_code": ["1001A", "1002A"], "station_name": ["市监测站", "郑纺机"],
-        "division_code": ["410102", "410102"],
-        "observed_at": pa.array([datetime(2025, 6, 30, 0), datetime(2025, 6, 30, 1)], pa.timestamp("us")),
-        "aqi": pa.array([56, 61], pa.int32()), "pm25": [21.0, 25.5], "pm10": [48.0, 55.0], "so2": [6.0, 7.0],
-        "no2": [22.0, 25.0], "o3": [80.0, 92.0], "primary_pollutant": ["颗粒物(PM10)", None],
-        "wind_speed": [1.2, 2.3],
-    })
+    air = pa.table(
+        {
+            "station_code": ["1001A", "1002A"],
+            "station_name": ["市监测站", "郑纺机"],
+            "division_code": ["410102", "410102"],
+            "observed_at": pa.array([datetime(2025, 6, 30, 0), datetime(2025, 6, 30, 1)], pa.timestamp("us")),
+            "aqi": pa.array([56, 61], pa.int32()),
+            "pm25": [21.0, 25.5],
+            "pm10": [48.0, 55.0],
+            "so2": [6.0, 7.0],
+            "no2": [22.0, 25.0],
+            "o3": [80.0, 92.0],
+            "primary_pollutant": ["颗粒物(PM10)", None],
+            "wind_speed": [1.2, 2.3],
+        }
+    )
     _parquet(lake, f"curated/{res}/version=1/part-0000.parquet", air)
-    lake.write_json(zones.curated_pointer(res), {
-        "version": 1, "rows": 2, "batches": ["a001"],
-        "updated_at": _ts(NOW - timedelta(hours=3) + timedelta(minutes=10)),
-    })
+    lake.write_json(
+        zones.curated_pointer(res),
+        {
+            "version": 1,
+            "rows": 2,
+            "batches": ["a001"],
+            "updated_at": _ts(NOW - timedelta(hours=3) + timedelta(minutes=10)),
+        },
+    )
 
     res, dept = "housing_fund_units", "gjj"
-    _batch(lake, dept, res, "h001", NOW - timedelta(days=10), std=10, quar=30, reasons={"uscc_check": 30},
-           pass_rate=0.4, success=False)
-    _batch(lake, dept, res, "h002", NOW - timedelta(days=9), std=0, quar=0, reasons={}, pass_rate=None,
-           status="rejected")
+    _batch(
+        lake,
+        dept,
+        res,
+        "h001",
+        NOW - timedelta(days=10),
+        std=10,
+        quar=30,
+        reasons={"uscc_check": 30},
+        pass_rate=0.4,
+        success=False,
+    )
+    _batch(
+        lake, dept, res, "h002", NOW - timedelta(days=9), std=0, quar=0, reasons={}, pass_rate=None, status="rejected"
+    )
     return lake
 
 
@@ -122,5 +191,3 @@ def copy_resources(tmp_path: Path) -> Path:
     dst = tmp_path / "resources"
     shutil.copytree(REPO_ROOT / "registrations", dst)
     return dst
-
-

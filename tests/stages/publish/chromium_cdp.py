@@ -205,7 +205,7 @@ class Chromium:
         self.port: int | None = None
         self.pages: list[Page] = []
 
-    def __enter__(self) -> "Chromium":
+    def __enter__(self) -> Chromium:
         self.profile_dir.mkdir(parents=True, exist_ok=True)
         marker = self.profile_dir / "DevToolsActivePort"
         marker.unlink(missing_ok=True)

@@ -6,8 +6,8 @@ import uuid
 from dataclasses import replace
 
 import pytest
-
 from catalog_fixtures import build_small_lake
+
 from citylake.core.lake import Lake
 from citylake.core.settings import Settings
 

@@ -8,11 +8,11 @@ import json
 from contextlib import redirect_stdout
 
 import pytest
-
-from citylake.stages.publish.publish import OUTPUT_FILES, publish
 from catalog_fixtures import NOW, build_small_lake
-from citylake.drivers.cli import main
+
 from citylake.core.lake import Lake
+from citylake.drivers.cli import main
+from citylake.stages.publish.publish import OUTPUT_FILES, publish
 
 
 def _run(argv: list[str]) -> tuple[int, str]:

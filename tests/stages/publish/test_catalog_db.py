@@ -8,13 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import yaml
+from catalog_fixtures import NOW, copy_resources
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from citylake.stages.publish import migrations
-from citylake.stages.publish.codes import format_code, parse_code
-from citylake.stages.publish.models import Base, Change, Entry, EntryFacts, Publication, PublicationEntry, ResourceCode
-from citylake.stages.publish.publish import diff, publish
 from citylake.core.registry import (
     FORMAT_CATEGORIES,
     GUIDELINE_TYPES,
@@ -24,7 +21,10 @@ from citylake.core.registry import (
     UPDATE_CYCLES,
     load_registrations,
 )
-from catalog_fixtures import NOW, copy_resources
+from citylake.stages.publish import migrations
+from citylake.stages.publish.codes import format_code, parse_code
+from citylake.stages.publish.models import Base, Change, Entry, EntryFacts, Publication, PublicationEntry, ResourceCode
+from citylake.stages.publish.publish import diff, publish
 
 GUIDELINE_CODES = {code for code, _ in GUIDELINE_TYPES.values()}
 CODE_RE = re.compile(r"^(\d)(\d{2})(\d{3})(\d*)/(\d{6})$")

@@ -5,17 +5,18 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import openpyxl
 import pytest
 import rdflib
 import yaml
+from catalog_fixtures import NOW, copy_resources
 from rdflib import namespace as ns
 
+from citylake.core.registry import load_registrations
 from citylake.stages.publish.exports import redact_titles
 from citylake.stages.publish.publish import publish
-from catalog_fixtures import NOW, copy_resources
-from citylake.core.registry import load_registrations
 
 # The national exchange template's columns, in order (the directory guideline's exchange template), written out here on
 # purpose rather than imported, so the test checks the module against the standard.
@@ -70,7 +71,9 @@ def test_xlsx_header_is_the_template_in_order(published):
         assert first[col["更新周期"]] == reg.update_cycle
         assert first[col["发布日期"]] == NOW.date().isoformat()
         for r, f in zip(mine, reg.fields):
-            assert r[col["数据类型"]].endswith(f.guideline_type[0]) and r[col["数据类型"]].startswith(f.guideline_type[1])
+            assert r[col["数据类型"]].endswith(f.guideline_type[0]) and r[col["数据类型"]].startswith(
+                f.guideline_type[1]
+            )
             assert r[col["数据长度"]] == f.length
     # elements without a template column are on the second sheet
     sup = [list(r) for r in wb.worksheets[1].iter_rows(values_only=True)]
@@ -79,13 +82,13 @@ def test_xlsx_header_is_the_template_in_order(published):
 
 
 def test_csv_and_json_say_the_same(published):
-    settings, result = published
+    _settings, result = published
     xrows, _ = _xlsx_rows(result.outputs["xlsx"])
     with open(result.outputs["csv"], encoding="utf-8-sig", newline="") as fh:
         crows = list(csv.reader(fh))
     assert crows[0] == TEMPLATE
     assert [[("" if v is None else str(v)) for v in r] for r in xrows[1:]] == crows[1:]
-    doc = json.loads(open(result.outputs["json"], encoding="utf-8").read())
+    doc = json.loads(Path(result.outputs["json"]).read_text(encoding="utf-8"))
     assert doc["publication"]["version"] == result.version
     assert doc["columns"] == TEMPLATE
     entries = {e["resource"]: e for e in doc["entries"]}
@@ -136,8 +139,9 @@ def test_dcat_parses_and_follows_the_crosswalk(published):
         assert str(g.value(d, ns.DCTERMS.issued)) == NOW.date().isoformat()
         schema = g.value(d, ns.DCTERMS.conformsTo)
         columns = list(rdflib.collection.Collection(g, g.value(schema, CSVW.column)))
-        assert [str(g.value(c, CSVW.name)) for c in columns] == [f.name for f in reg.fields
-                                                                 if f.sensitivity == "public"]
+        assert [str(g.value(c, CSVW.name)) for c in columns] == [
+            f.name for f in reg.fields if f.sensitivity == "public"
+        ]
         dists = list(g.objects(d, ns.DCAT.distribution))
         assert dists and all(g.value(x, ns.DCAT.accessURL) is not None for x in dists)
         assert all(g.value(x, ns.DCTERMS["format"]) is not None for x in dists)
@@ -148,7 +152,7 @@ def test_dcat_parses_and_follows_the_crosswalk(published):
 
 def test_dcat_contains_no_personal_field_names(published):
     settings, result = published
-    text = open(result.outputs["dcat"], encoding="utf-8").read()
+    text = Path(result.outputs["dcat"]).read_text(encoding="utf-8")
     g = rdflib.Graph().parse(data=text, format="json-ld")
     regs = load_registrations(settings.resources_dir)
     personal = _personal(regs)
@@ -182,19 +186,26 @@ def test_dcat_contains_no_personal_field_names(published):
 
 def test_redact_titles_from_summary():
     text = "包括统一社会信用代码、名称、法定代表人、注册资本、成立日期、住所及登记状态。"
-    assert redact_titles(text, ["法定代表人", "法定代表人身份证号码"]) == \
-        "包括统一社会信用代码、名称、注册资本、成立日期、住所及登记状态。"
+    assert (
+        redact_titles(text, ["法定代表人", "法定代表人身份证号码"])
+        == "包括统一社会信用代码、名称、注册资本、成立日期、住所及登记状态。"
+    )
     assert redact_titles("包括姓名、性别和住址。", ["姓名", "住址"]) == "包括性别。"
 
 
 def test_not_shared_resource_appears_internally_with_its_legal_basis_only(settings, tmp_path):
     resources = copy_resources(tmp_path)
     raw = yaml.safe_load((resources / "gaj" / "resident_population.yaml").read_text(encoding="utf-8"))
-    raw.update(resource="criminal_records", name="违法犯罪人员信息", summary="违法犯罪人员的基本信息。",
-               share={"type": "不予共享", "condition": NOT_SHARED_BASIS},
-               open={"is_open": True, "condition": "误标为开放"})
+    raw.update(
+        resource="criminal_records",
+        name="违法犯罪人员信息",
+        summary="违法犯罪人员的基本信息。",
+        share={"type": "不予共享", "condition": NOT_SHARED_BASIS},
+        open={"is_open": True, "condition": "误标为开放"},
+    )
     (resources / "gaj" / "criminal_records.yaml").write_text(
-        yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
     s = replace(settings, resources_dir=resources)
     result = publish(s, now=NOW)
     code = result.codes["criminal_records"]
@@ -207,11 +218,11 @@ def test_not_shared_resource_appears_internally_with_its_legal_basis_only(settin
     assert all(r[col["共享条件/不予共享依据"]] == NOT_SHARED_BASIS for r in mine)
     assert all(r[col["共享方式分类"]] in (None, "") and r[col["共享方式类型"]] in (None, "") for r in mine)
     assert all(r[col["是否向社会开放"]] == "否" for r in mine)
-    doc = json.loads(open(result.outputs["json"], encoding="utf-8").read())
+    doc = json.loads(Path(result.outputs["json"]).read_text(encoding="utf-8"))
     entry = next(e for e in doc["entries"] if e["code"] == code)
     assert entry["share"]["condition"] == NOT_SHARED_BASIS and entry["data_access"] is None
     # never in the open export, never with data on its page
-    text = open(result.outputs["dcat"], encoding="utf-8").read()
+    text = Path(result.outputs["dcat"]).read_text(encoding="utf-8")
     assert code not in text and "违法犯罪人员信息" not in text
     page = (s.directory_dir / "site" / "r" / "criminal_records.html").read_text(encoding="utf-8")
     assert NOT_SHARED_BASIS in page and "不提供数据访问" in page

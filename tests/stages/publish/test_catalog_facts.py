@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from citylake.stages.publish.facts import collect_facts, freshness, sample_rows, schema_drift, type_family
-from citylake.core.masking import mask_address, mask_cn_id, mask_mobile, mask_name, mask_value
 from catalog_fixtures import NOW
+
 from citylake.core.lake import Lake
+from citylake.core.masking import mask_address, mask_cn_id, mask_mobile, mask_name, mask_value
 from citylake.core.registry import load_registrations
+from citylake.stages.publish.facts import collect_facts, freshness, sample_rows, schema_drift, type_family
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_failed_gate_and_rejected_drop_without_curated(small_lake, regs):
 
 
 def test_freshness_rule():
-    t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    t = datetime(2025, 1, 1, tzinfo=UTC)
     assert freshness("实时", t, t + timedelta(minutes=59))[0] == "on_time"
     assert freshness("实时", t, t + timedelta(minutes=61))[0] == "overdue"
     assert freshness("每日", t, t + timedelta(hours=47))[0] == "on_time"

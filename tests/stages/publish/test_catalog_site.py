@@ -10,14 +10,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
-from citylake_dev.testing import service_unavailable
-
-from citylake.stages.publish.publish import publish
 from catalog_fixtures import NOW
 from chromium_cdp import Chromium, chromium_missing
+
 from citylake.core.registry import load_registrations
 from citylake.core.settings import REPO_ROOT
+from citylake.stages.publish.publish import publish
+from citylake_dev.testing import service_unavailable
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "catalog"
 
@@ -81,7 +80,7 @@ def test_pages_are_self_contained_and_links_resolve(site):
 
 
 def test_open_pages_show_public_items_only(site, settings):
-    root, result = site
+    root, _result = site
     regs = {r.resource: r for r in load_registrations(settings.resources_dir)}
     opened = sorted(p.stem for p in (root / "open" / "r").glob("*.html"))
     assert opened == sorted(r for r, reg in regs.items() if reg.open.is_open and reg.share.type != "不予共享")
@@ -150,7 +149,7 @@ def test_filter_by_department_and_query_string(site, browser):
 
 
 def test_screenshots_of_index_and_resource_page(site, browser):
-    root, result = site
+    root, _result = site
     page = browser.page()
     page.goto((root / "index.html").as_uri())
     shots = [page.screenshot(ARTIFACTS / "index.png", width=1280),
