@@ -11,7 +11,7 @@ export CITYLAKE_HOME ?= $(CURDIR)/var
 # The product with its test tools, and the dev tools (a separate distribution, devtools/).
 $(STAMP): pyproject.toml devtools/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"
 	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./devtools
 	touch $(STAMP)
 
