@@ -22,9 +22,9 @@ DEFAULT_SEED = 20261121
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS,
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, metavar="N",
                         help=f"rows per generated file (default {DEFAULT_ROWS})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="SEED",
                         help=f"random seed of the sample exports; the same seed gives the same bytes "
                              f"(default {DEFAULT_SEED})")
     parser.add_argument(

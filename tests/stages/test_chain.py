@@ -65,7 +65,7 @@ def test_citylake_run_goes_through_the_chain(settings, regs, monkeypatch, capsys
         monkeypatch.setenv(key, value)
     reg = regs["enterprise_registration"]
     Lake.from_settings(settings).write_bytes(f"{landing_dir(reg.department, reg.resource)}/a.csv", GBK_CSV)
-    assert main(["run", "--resource", "enterprise_registration", "--stage", "ingest"]) == 0
+    assert main(["run", "--resource", "enterprise_registration", "--stage", "ingest", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["resource"] == "enterprise_registration" and out["ingest"][0]["status"] == "ingested"
     assert main(["run", "--resource", "no_such_thing"]) == 2

@@ -4,34 +4,49 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from citylake.core.registry import RegistrationError
 from citylake.core.settings import Settings
+from citylake.drivers.cli.common import UsageError, fail, registrations
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", required=True)
-    p = sub.add_parser("publish", help="publish a new version of the directory (database, exports, pages)")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="{publish,diff}",
+                                help="publish a new version, or show what changed")
+    what = "publish a new version of the directory (database, exports, pages)"
+    p = sub.add_parser("publish", help=what, description=what)
     p.add_argument("--base-url", help="public base URL of the directory folder, used for DCAT identifiers "
                                       "and access URLs (default: the folder's file:// URI)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    d = sub.add_parser("diff", help="what changed since the previous publication")
+    what = "what changed since the previous publication (or between two, or since registrations changed)"
+    d = sub.add_parser("diff", help=what, description=what)
     d.add_argument("--pending", action="store_true",
-                   help="compare the registrations as they are now with the latest publication")
-    d.add_argument("--from", dest="from_version", type=int, help="compare from this publication version")
-    d.add_argument("--to", dest="to_version", type=int, help="compare to this publication version")
-    d.add_argument("--json", action="store_true", help="one JSON object per change")
+                   help="compare the registrations as they are now with the latest publication (or --to)")
+    d.add_argument("--from", dest="from_version", type=int, metavar="N",
+                   help="compare from this publication version (default: the one before --to)")
+    d.add_argument("--to", dest="to_version", type=int, metavar="N",
+                   help="compare to this publication version (default: the latest)")
+    d.add_argument("--json", action="store_true",
+                   help="one JSON object per change: kind, resource, code, name, details")
 
 
 def run(args) -> int:
+    if args.action == "diff":
+        if args.pending and args.from_version is not None:  # pending compares with --to (default latest)
+            return fail("catalog diff", "--from does not apply with --pending (use --to to pick the publication)")
+        if args.from_version is not None and args.to_version is not None and args.from_version > args.to_version:
+            return fail("catalog diff", f"--from {args.from_version} is after --to {args.to_version}: "
+                                        f"give the older version as --from")
+
     from citylake.stages.publish.publish import diff, latest_publication, publish
 
     settings = Settings.from_env()
     try:
+        # A missing or empty folder would publish (or diff) every resource as withdrawn.
+        regs = registrations(settings.resources_dir) if args.action == "publish" or args.pending else None
         if args.action == "publish":
             settings.ensure_local_dirs()
-            result = publish(settings, base_url=args.base_url)
+            result = publish(settings, regs, base_url=args.base_url)
             if args.json:
                 print(json.dumps({
                     "version": result.version, "published_at": result.published_at.isoformat(),
@@ -54,7 +69,8 @@ def run(args) -> int:
             for name, where in result.outputs.items():
                 print(f"  {name:10} {where}")
             return 0
-        changes = diff(settings, from_version=args.from_version, to_version=args.to_version, pending=args.pending)
+        changes = diff(settings, from_version=args.from_version, to_version=args.to_version, pending=args.pending,
+                       registrations=regs)
         if args.json:
             for c in changes:
                 print(json.dumps(c.to_dict(), ensure_ascii=False, default=str))
@@ -63,14 +79,16 @@ def run(args) -> int:
         if latest is None and not args.pending:
             print("no publication yet: run `citylake catalog publish`")
             return 0
-        what = "registrations now vs latest publication" if args.pending else "latest publication vs the one before"
+        if args.pending:
+            what = "registrations now vs latest publication"
+        elif args.from_version is None and args.to_version is None:
+            what = "latest publication vs the one before"
+        else:
+            old = args.from_version if args.from_version is not None else "the one before"
+            what = f"publication {old} to {args.to_version if args.to_version is not None else 'latest'}"
         print(f"{what}: {len(changes)} change(s)")
         for c in changes:
             print(c.describe())
         return 0
-    except RegistrationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except LookupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (RegistrationError, UsageError, LookupError) as exc:  # LookupError: no such publication version
+        return fail(f"catalog {args.action}", exc)

@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="values to check; none: read one value per line from standard input",
     )
     parser.add_argument(
-        "--json", action="store_true", help="one JSON object per value: value, valid, reason, normalized"
+        "--json",
+        action="store_true",
+        help="one JSON object per value: value, valid, reason, normalized, message_zh, message_en",
     )
     parser.add_argument(
         "--legacy15",
@@ -60,11 +62,23 @@ def _default_window() -> int:
     return Settings.from_env().division_retired_window_years
 
 
+def _messages(result: identifiers.CheckResult) -> tuple[str, str]:
+    """(Chinese, English) for the result: the reason's text, or 有效 / valid."""
+    if result.valid:
+        return "有效", "valid"
+    return REASONS.get(result.reason, (result.reason, result.reason))
+
+
 def _text_line(result: identifiers.CheckResult) -> str:
     if result.valid:
         return f"{result.value}\tvalid 有效\tnormalized={result.normalized}"
-    zh, en = REASONS.get(result.reason, (result.reason, result.reason))
+    zh, en = _messages(result)
     return f"{result.value}\tinvalid 无效\t{result.reason}: {zh} / {en}\tnormalized={result.normalized}"
+
+
+def _json_line(result: identifiers.CheckResult) -> str:
+    zh, en = _messages(result)
+    return json.dumps({**result.as_dict(), "message_zh": zh, "message_en": en}, ensure_ascii=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         result = check(value)
         any_invalid |= not result.valid
         if args.json:
-            print(json.dumps(result.as_dict(), ensure_ascii=False))
+            print(_json_line(result))
         else:
             print(_text_line(result))
     return 1 if any_invalid else 0

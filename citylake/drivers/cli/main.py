@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from importlib.metadata import entry_points
+
+from citylake import __version__
 
 # name -> (module, help)
 SUBCOMMANDS = {
@@ -35,12 +38,17 @@ def subcommands() -> dict[str, tuple[str, str]]:
 
 def _load(module_name: str):
     module = importlib.import_module(module_name)
-    return module, (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
+    doc = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
+    # A plugin's help is its docstring's first line, "`citylake demo`: what it does": keep the what.
+    return module, re.sub(r"^`citylake [\w-]+`:\s*", "", doc).rstrip(".")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citylake", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"citylake {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="`citylake COMMAND --help` tells more")
     for name, (module_name, help_text) in subcommands().items():
         module, doc = _load(module_name)
         sp = sub.add_parser(name, help=help_text or doc, description=help_text or doc)

@@ -1,21 +1,31 @@
-"""`citylake run`: run the chain (or some of its steps) for one resource or a department, here."""
+"""`citylake run`: run the chain (or some of its steps) for one resource or a department, here.
+
+Prints one line per step (resource, step, seconds, what it did); ``--json`` prints one JSON object
+per resource instead, each step's full result under its name.
+Exit code: 0 done, 2 usage error (unknown resource or department, no registrations).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 
-from citylake.core.registry import load_registrations
 from citylake.core.settings import Settings
-from citylake.stages.chain import ALL_STEPS, SPARK_STEPS, run_resource, steps
+from citylake.drivers.cli.common import UsageError, fail, registrations, unknown_names
+from citylake.stages.chain import ALL_STEPS, SPARK_STEPS, StepRun, run_resource, steps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--resource", help="one registered resource")
-    target.add_argument("--department", help="every resource of one department")
+    target.add_argument("--resource", metavar="RESOURCE",
+                        help="one registered resource (`citylake registrations` lists them)")
+    target.add_argument("--department", metavar="DEPARTMENT",
+                        help="every resource of one department, e.g. scjg")
     parser.add_argument("--stage", choices=[*ALL_STEPS, "all"], default="all",
                         help="run only this step of the chain (default: all, in order)")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per resource, with each step's full result")
 
 
 def _jsonable(result):
@@ -24,21 +34,81 @@ def _jsonable(result):
     return result.as_dict() if hasattr(result, "as_dict") else result
 
 
+def _get(item, name: str, default=None):
+    # Step results are dataclasses (ingest, conform, curate, extract) or dicts (check, receipt).
+    return item.get(name, default) if isinstance(item, dict) else getattr(item, name, default)
+
+
+def _counts(items, name: str) -> str:
+    return ", ".join(f"{n} {status}" for status, n in Counter(str(_get(i, name)) for i in items).items())
+
+
+def describe(step: str, result) -> str:
+    """What one step did, in a few words."""
+    if step == "extract":
+        rows = _get(result, "rows", 0)
+        return f"{rows:,} new row(s) into {_get(result, 'landing_path')}" if rows else "no new rows"
+    if step == "curate":
+        status, rows = _get(result, "status"), _get(result, "rows", 0)
+        if status == "empty":
+            return "nothing curated yet"
+        version = f", version {_get(result, 'version')}" if status == "curated" else ""
+        return f"{status}: {rows:,} curated rows{version}"
+    if not isinstance(result, list):  # not a stage result this knows
+        return str(result)
+    n = len(result)
+    if step == "detect":
+        return f"{n} file(s) waiting in landing" if n else "no new files in landing"
+    if step == "ingest":
+        return f"{n} file(s): {_counts(result, 'status')}" if n else "nothing to ingest"
+    if step == "conform":
+        if not n:
+            return "no batches to conform"
+        rows = {k: sum(_get(r, k, 0) for r in result) for k in ("received", "standardized", "quarantined")}
+        return (f"{n} batch(es) ({_counts(result, 'status')}): {rows['received']:,} rows received, "
+                f"{rows['standardized']:,} standardized, {rows['quarantined']:,} quarantined")
+    if step == "check":
+        if not n:
+            return "no batches to check"
+        passed = sum(1 for r in result if _get(r, "success"))
+        return f"{n} batch(es) checked: {passed} passed, {n - passed} blocked"
+    if step == "receipt":
+        return f"{n} receipt(s) written: {_counts(result, 'status')}" if n else "no receipts to write"
+    return f"{n} item(s)"
+
+
+def _text_line(resource: str, s: StepRun) -> str:
+    return f"{resource}  {s.step:8} {s.seconds:7.1f} s  {describe(s.step, s.result)}"
+
+
 def run(args) -> int:
-    settings = Settings.from_env()
-    regs = [r for r in load_registrations(settings.resources_dir)
-            if r.resource == args.resource or r.department == args.department]
-    if not regs:
-        print("no such resource or department")
-        return 2
+    try:
+        settings = Settings.from_env()
+        regs = registrations(settings.resources_dir)
+    except (ValueError, UsageError) as exc:  # ValueError: a RegistrationError or a bad CITYLAKE_* value
+        return fail("run", exc)
+    if args.resource is not None:
+        chosen = [r for r in regs if r.resource == args.resource]
+        if not chosen:
+            return fail("run", unknown_names("resource", [args.resource], (r.resource for r in regs)))
+    else:
+        chosen = [r for r in regs if r.department == args.department]
+        if not chosen:
+            return fail("run", unknown_names("department", [args.department], (r.department for r in regs)))
     only = None if args.stage == "all" else (args.stage,)
     spark = None
-    if any(step in SPARK_STEPS and (only is None or step in only) for reg in regs for step in steps(reg)):
+    if any(step in SPARK_STEPS and (only is None or step in only) for reg in chosen for step in steps(reg)):
         from citylake.core.spark import get_session
 
         spark = get_session(settings, "citylake-run")
-    for reg in regs:
+    for reg in chosen:
         run_ = run_resource(spark, settings, reg, only=only)
-        out = {"resource": reg.resource, **{s.step: _jsonable(s.result) for s in run_.steps}}
-        print(json.dumps(out, ensure_ascii=False, default=str))
+        if args.json:
+            out = {"resource": reg.resource, **{s.step: _jsonable(s.result) for s in run_.steps}}
+            print(json.dumps(out, ensure_ascii=False, default=str))
+        else:
+            for s in run_.steps:
+                print(_text_line(reg.resource, s), flush=True)
+            if not run_.steps:  # --stage extract on a file resource, or detect on a SQL one
+                print(f"{reg.resource}  step {args.stage!r} does not apply to a {reg.source.kind} source")
     return 0

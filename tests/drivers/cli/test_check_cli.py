@@ -39,9 +39,12 @@ def test_text_valid_and_invalid(capsys):
 def test_json(capsys):
     code, lines, _ = run(capsys, "check", "cn_id", "--json", "11010519491231002x", "990426199112010074")
     assert code == 1
+    zh, en = REASONS["cn_id_area"]
     assert [json.loads(line) for line in lines] == [
-        {"value": "11010519491231002x", "valid": True, "reason": None, "normalized": "11010519491231002X"},
-        {"value": "990426199112010074", "valid": False, "reason": "cn_id_area", "normalized": "990426199112010074"},
+        {"value": "11010519491231002x", "valid": True, "reason": None, "normalized": "11010519491231002X",
+         "message_zh": "有效", "message_en": "valid"},
+        {"value": "990426199112010074", "valid": False, "reason": "cn_id_area", "normalized": "990426199112010074",
+         "message_zh": zh, "message_en": en},
     ]
 
 
