@@ -96,6 +96,11 @@ def run(args) -> int:
         if not chosen:
             return fail("run", unknown_names("department", [args.department], (r.department for r in regs)))
     only = None if args.stage == "all" else (args.stage,)
+    for reg in chosen:  # say so before any work starts, not as a traceback halfway
+        if reg.source.kind == "sql" and (only is None or "extract" in only) \
+                and not settings.connection_uri(reg.source.conn_id):
+            return fail("run", f"{reg.resource} is extracted from connection {reg.source.conn_id!r}: "
+                               f"set AIRFLOW_CONN_{reg.source.conn_id.upper()} to its URI")
     spark = None
     if any(step in SPARK_STEPS and (only is None or step in only) for reg in chosen for step in steps(reg)):
         from citylake.core.spark import get_session

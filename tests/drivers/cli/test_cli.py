@@ -271,3 +271,10 @@ def test_catalog_diff_unknown_version(env, capsys):
     assert run(capsys, "catalog", "publish")[0] == 0
     code, out, err = run(capsys, "catalog", "diff", "--from", "5", "--to", "7")
     assert code == 2 and out == "" and err == "citylake catalog diff: error: no publication version 5\n"
+
+
+def test_run_names_the_variable_of_a_missing_sql_connection(env, monkeypatch, capsys):
+    monkeypatch.delenv("AIRFLOW_CONN_RSJ_SOURCE_DB", raising=False)
+    assert main(["run", "--department", "rsj"]) == 2
+    err = capsys.readouterr().err
+    assert "social_insurance_enrollment" in err and "AIRFLOW_CONN_RSJ_SOURCE_DB" in err
