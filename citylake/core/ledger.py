@@ -10,6 +10,8 @@ A batch moves through these states (:attr:`BatchState.status`)::
 
     ingested ─conform─▶ conformed ─check─▶ passed ─curate─▶ curated
         │                                   └──▶ blocked (failed the quality gate)
+        │    (a quality result counts only for the standardized commit it judged: conforming a
+        │     batch again sends it back to check)
         ├──▶ failed (the whole file could not be decoded)
     rejected (refused at ingest: name, size or type)
 
@@ -27,6 +29,8 @@ from citylake.core.registry import Registration
 from citylake.core.settings import Settings
 
 STAGES_WITH_PENDING = ("conform", "check", "curate", "receipt")
+# The quality marker's key naming the standardized commit it judged (its ``committed_at``).
+QUALITY_OF = "standardized_committed_at"
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,15 @@ class BatchState:
 
     @property
     def checked(self) -> bool:
-        return self.quality is not None
+        """A quality result of the standardized rows as they are now. Conforming a batch again
+        replaces its rows, so a result that names an earlier standardized commit no longer counts."""
+        if self.quality is None or self.standardized is None:
+            return False
+        return self.quality.get(QUALITY_OF) == self.standardized.get("committed_at")
 
     @property
     def passed(self) -> bool:
-        return self.conformed and bool(self.quality and self.quality.get("success"))
+        return self.conformed and self.checked and bool(self.quality.get("success"))
 
     @property
     def status(self) -> str:

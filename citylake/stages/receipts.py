@@ -28,7 +28,7 @@ STATUS_ZH = {
 def build_receipt(reg: Registration, batch: BatchState, failure: str | None = None) -> dict:
     m = batch.manifest
     failed = batch.failure
-    quality = batch.quality
+    quality = batch.quality if batch.checked else None  # a result of earlier rows does not count
     std, qua = batch.standardized, batch.quarantine
 
     accepted = std["rows"] if std and qua else 0

@@ -6,7 +6,7 @@ import pytest
 
 from citylake.core import zones
 from citylake.core.lake import Lake
-from citylake.core.ledger import Ledger
+from citylake.core.ledger import QUALITY_OF, Ledger
 from citylake.core.registry import load_registrations
 
 
@@ -24,15 +24,18 @@ def _manifest(lake, reg, batch, received, status="ingested"):
     lake.write_json(zones.raw_index_path(reg.department, reg.resource, batch * 4), {"batch_id": batch})
 
 
-def _conformed(lake, reg, batch, good=9, bad=1):
+def _conformed(lake, reg, batch, good=9, bad=1, committed_at="2026-11-01T08:05:00+00:00"):
     lake.write_bytes(f"{zones.standardized_dir(reg.resource, batch)}/part-0.parquet", b"not read")
-    lake.write_json(zones.standardized_marker(reg.resource, batch), {"batch_id": batch, "rows": good})
+    lake.write_json(zones.standardized_marker(reg.resource, batch),
+                    {"batch_id": batch, "rows": good, "committed_at": committed_at})
     lake.write_json(zones.quarantine_marker(reg.resource, batch),
                     {"batch_id": batch, "rows": bad, "reasons": {"uscc_check:uscc": bad}})
 
 
 def _checked(lake, reg, batch, success):
-    lake.write_json(zones.quality_marker(reg.resource, batch), {"batch_id": batch, "success": success})
+    judged = lake.read_json(zones.standardized_marker(reg.resource, batch))["committed_at"]
+    lake.write_json(zones.quality_marker(reg.resource, batch),
+                    {"batch_id": batch, "success": success, QUALITY_OF: judged})
 
 
 @pytest.fixture
@@ -147,3 +150,16 @@ def test_an_empty_lake_has_an_empty_ledger(settings, reg):
     ledger = Ledger.read(settings, reg)
     assert ledger.batches == [] and ledger.curated is None and ledger.pending("curate") == []
     assert ledger.summary()["received"] == 0
+
+
+def test_conforming_a_batch_again_sends_it_back_to_check(lake_with_every_state, reg):
+    """A quality result counts only for the standardized rows it judged: a batch conformed again
+    (``citylake run --stage conform``, ``sparkjob.py conform --batch``) is not promoted on the old result."""
+    lake = lake_with_every_state
+    _conformed(lake, reg, "b2", committed_at="2026-11-30T10:00:00+00:00")  # b2 passed before; rows replaced
+    ledger = Ledger.read(lake, reg)
+    assert ledger.batch("b2").status == "conformed" and not ledger.batch("b2").passed
+    assert ledger.pending("check") == ["b2", "b4"]
+    assert ledger.promotable() == ["b1"]
+    _checked(lake, reg, "b2", True)
+    assert Ledger.read(lake, reg).promotable() == ["b1", "b2"]

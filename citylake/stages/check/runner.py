@@ -40,13 +40,14 @@ from typing import Any
 
 from citylake.core import zones
 from citylake.core.lake import Lake
+from citylake.core.ledger import QUALITY_OF
 from citylake.core.registry import Registration
 from citylake.core.settings import Settings
 from citylake.stages.check.suite import BATCH_ID_PARAMETER, KINDS, _gx, describe, expectation_columns, suite_for
 
 LOCAL_TZ = "Asia/Shanghai"
 GATE_TYPE = "citylake_quarantine_rate_at_most"
-OBSERVED_SAMPLE = 10
+OBSERVED_SAMPLE = 10  # unexpected values (and their _source_row) kept per failed expectation
 # What the ledger needs of a result (the quality marker); the rest stays in result.json.
 MARKER_KEYS = (
     "batch_id",
@@ -60,7 +61,8 @@ MARKER_KEYS = (
     "checked_at",
     "summary_zh",
     "summary_en",
-)  # unexpected values (and their _source_row) kept per failed expectation
+    QUALITY_OF,  # the standardized commit this result judged: re-conforming makes it stale
+)
 
 
 # ---- reading -----------------------------------------------------------------------------
@@ -222,6 +224,9 @@ def check_batch(
     validation.json; return the result.json content."""
     lake = Lake.from_settings(settings)
     gx, _ = _gx()
+    # Read before the rows: if the batch is conformed again meanwhile, this result names the older
+    # commit and the ledger will not count it.
+    judged = (lake.read_json_or(zones.standardized_marker(reg.resource, batch_id)) or {}).get("committed_at")
     table = read_standardized(lake, reg, batch_id)
     rows = table.num_rows
     if quarantined is None:
@@ -318,6 +323,7 @@ def check_batch(
         "summary_zh": summary_zh,
         "summary_en": summary_en,
         "great_expectations_version": gx.__version__,
+        QUALITY_OF: judged,
         "results": results,
     }
     out = json.loads(json.dumps(out, ensure_ascii=False, default=str))  # plain JSON types only

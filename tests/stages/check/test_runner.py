@@ -58,6 +58,8 @@ def test_good_batch_passes_and_writes_the_quality_zone(settings, regs, make_batc
     assert lake.read_json(zones.quality_result_path(reg.resource, "good")) == result
     marker = lake.read_json(zones.quality_marker(reg.resource, "good"))
     assert marker["success"] == result["success"] and marker["pass_rate"] == result["pass_rate"]
+    judged = lake.read_json(zones.standardized_marker(reg.resource, "good"))["committed_at"]
+    assert marker["standardized_committed_at"] == judged, "the result names the commit it judged"
     assert read_result(settings, reg, "good") == result
     raw = lake.read_json(zones.quality_validation_path(reg.resource, "good"))
     assert raw["success"] is True

@@ -53,6 +53,7 @@ def _batch(lake: Lake, dept: str, res: str, batch: str, received: datetime, *, s
             "batch_id": batch, "success": success, "blocking_failures": [] if success else ["expect_x"],
             "pass_rate": pass_rate, "evaluated": 20, "successful": round(20 * pass_rate),
             "checked_at": _ts(received + timedelta(minutes=8)), "results": [],
+            "standardized_committed_at": committed,
         })
 
 
