@@ -34,6 +34,7 @@ ENV = {
     "airflow_retry_delay_seconds": "CITYLAKE_AIRFLOW_RETRY_DELAY_SECONDS",
     "spark_job_script": "CITYLAKE_SPARK_JOB",
     "repo_url": "CITYLAKE_REPO_URL",
+    "timezone": "CITYLAKE_TIMEZONE",
 }
 S3_ENV = {
     "endpoint": "CITYLAKE_S3_ENDPOINT",
@@ -86,6 +87,8 @@ class Settings:
     spark_job_script: Path = REPO_ROOT / "citylake" / "drivers" / "sparkjob.py"
     # Optional: a repository browser URL; DAG docs link code paths to it.
     repo_url: str = ""
+    # The centre's time zone (IANA name): receipts show times in it.
+    timezone: str = "Asia/Shanghai"
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:

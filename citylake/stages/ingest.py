@@ -142,7 +142,7 @@ def ingest_file(
             duplicate_of=previous.get("source_name"),
         )
         _delete_listed(lake, landing)
-        write_drop_receipt(lake, reg, outcome.as_dict(), previous)
+        write_drop_receipt(lake, reg, outcome.as_dict(), previous, tz=settings.timezone)
         return outcome
 
     batch_id = _batch_id(sha)

@@ -1,5 +1,6 @@
 """更新周期 (update cycle) → Airflow schedule.
 
+The table itself is :data:`citylake.core.cycles.CYCLE_SCHEDULES` (the receipts read it too).
 Cron expressions are read in the DAGs' time zone (Asia/Shanghai). A department DAG
 serves all of the department's resources, so it runs on the most frequent cycle
 among them; a resource polled more often than its cycle simply finds nothing new
@@ -10,22 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from citylake.core.cycles import CYCLE_SCHEDULES, TIMEZONE
 from citylake.core.registry import UPDATE_CYCLES
 
-TIMEZONE = "Asia/Shanghai"
-
-# 更新周期 -> cron (Beijing time). Batch exports arrive overnight, so daily and slower
-# cycles run early in the morning; 实时 polls the landing zone every 10 minutes.
-CYCLE_SCHEDULES: dict[str, str] = {
-    "实时": "*/10 * * * *",
-    "每日": "0 2 * * *",
-    "每周": "0 3 * * 1",
-    "每月": "0 3 1 * *",
-    "每季度": "0 3 1 1,4,7,10 *",
-    "每半年": "0 3 1 1,7 *",
-    "每年": "0 3 1 1 *",
-    "其他": "0 2 * * *",  # 不定期: look for drops daily
-}
+__all__ = ["CYCLE_SCHEDULES", "FRESHNESS_SCHEDULE", "TIMEZONE", "department_schedule", "most_frequent_cycle",
+           "schedule_for_cycle"]
 
 # Most frequent first; 其他 (irregular) is polled daily.
 _FREQUENCY_RANK = {"实时": 0, "每日": 1, "其他": 1, "每周": 2, "每月": 3, "每季度": 4, "每半年": 5, "每年": 6}

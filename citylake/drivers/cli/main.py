@@ -25,6 +25,8 @@ SUBCOMMANDS = {
     "status": ("citylake.drivers.cli.status", "where each resource's batches stand: state, rows, quality, "
                "freshness, what is waiting"),
     "registrations": ("citylake.drivers.cli.registrations", "validate and list the resource registrations"),
+    "template": ("citylake.drivers.cli.template", "write a resource's drop template (XLSX and CSV) for its "
+                 "department's liaison"),
 }
 PLUGIN_GROUP = "citylake.commands"
 

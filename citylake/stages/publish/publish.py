@@ -8,8 +8,9 @@
    entry version and a ``modified`` change; new and retired resources give ``added`` / ``removed``),
    record the publication with a snapshot and the facts of every entry;
 3. write the exports and the pages — ``directory.xlsx``, ``directory.json``, ``directory.csv``,
-   ``open-dcat.jsonld`` and ``site/`` — under ``settings.directory_dir``, and, when the lake is on
-   S3, also under ``directory/`` in the lake. Both go through :class:`citylake.core.lake.Lake`.
+   ``open-dcat.jsonld`` and ``site/`` (with ``site/templates/``, the drop template of every file-drop
+   resource, linked from its internal page) — under ``settings.directory_dir``, and, when the lake
+   is on S3, also under ``directory/`` in the lake. Both go through :class:`citylake.core.lake.Lake`.
 
 Publishing again with nothing changed records a publication with no changes and keeps every code.
 ``diff(settings)`` lists what the latest publication changed against the one before it
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from citylake.core.lake import Lake
 from citylake.core.registry import Registration, load_registrations
 from citylake.core.settings import Settings
+from citylake.stages import drop_template
 from citylake.stages.publish import exports, migrations
 from citylake.stages.publish.codes import assign_codes
 from citylake.stages.publish.entries import build_snapshot, content_hash, element_changes
@@ -160,6 +162,21 @@ def _latest_snapshots(session: Session) -> dict[str, dict]:
     return {pe.resource: pe.snapshot for pe in latest.entries}
 
 
+def drop_templates(regs: list[Registration]) -> tuple[dict[str, dict[str, bytes]], list[str]]:
+    """resource -> {file name: bytes} for every file-drop resource, and warnings for those whose
+    template cannot be built (the page then links none; the publication goes on)."""
+    out: dict[str, dict[str, bytes]] = {}
+    warnings: list[str] = []
+    for reg in regs:
+        if reg.source.kind != "file":
+            continue
+        try:
+            out[reg.resource] = drop_template.files(reg)
+        except ValueError as exc:
+            warnings.append(f"{reg.resource}: no drop template: {exc}")
+    return out, warnings
+
+
 # ---- publish ---------------------------------------------------------------------------------
 def publish(settings: Settings, registrations: list[Registration] | None = None, *,
             now: datetime | None = None, base_url: str | None = None) -> PublicationResult:
@@ -174,10 +191,11 @@ def publish(settings: Settings, registrations: list[Registration] | None = None,
             samples[reg.resource] = sample_rows(lake, reg)
         except (OSError, ValueError):
             samples[reg.resource] = ([], [])
+    templates, template_warnings = drop_templates(regs)
 
     migrations.upgrade(settings.directory_url)
     engine = directory_engine(settings)
-    warnings: list[str] = []
+    warnings: list[str] = list(template_warnings)
     try:
         with Session(engine) as session, session.begin():
             if engine.dialect.name == "postgresql":
@@ -264,7 +282,8 @@ def publish(settings: Settings, registrations: list[Registration] | None = None,
                         "changed_count": len(changes)}
             entry_list = sorted(snapshots.values(), key=lambda s: s["code"])
             outputs = write_outputs(settings, entry_list, pub_meta,
-                                    {r: f.to_dict() for r, f in facts.items()}, samples, base_url)
+                                    {r: f.to_dict() for r, f in facts.items()}, samples, base_url,
+                                    templates=templates)
             pub.outputs = outputs
     finally:
         engine.dispose()
@@ -283,8 +302,10 @@ def _base_url(settings: Settings, base_url: str | None) -> str:
 
 
 def render_outputs(entries: list[dict], publication: dict, facts: dict[str, dict],
-                   samples: dict[str, tuple[list, list]], base: str) -> dict[str, bytes]:
-    """Every output file of a publication: relative path -> bytes."""
+                   samples: dict[str, tuple[list, list]], base: str,
+                   templates: dict[str, dict[str, bytes]] | None = None) -> dict[str, bytes]:
+    """Every output file of a publication: relative path -> bytes (``templates``: see
+    :func:`drop_templates`)."""
     files = {
         OUTPUT_FILES["xlsx"]: exports.xlsx_bytes(entries, publication),
         OUTPUT_FILES["json"]: exports.json_bytes(entries, publication, facts),
@@ -292,7 +313,7 @@ def render_outputs(entries: list[dict], publication: dict, facts: dict[str, dict
         OUTPUT_FILES["dcat"]: exports.dcat_bytes(entries, publication, base,
                                                  lambda resource: f"{base}site/open/r/{resource}.html"),
     }
-    for rel, data in render_site(entries, facts, samples, publication).items():
+    for rel, data in render_site(entries, facts, samples, publication, templates).items():
         files[f"site/{rel}"] = data
     return files
 
@@ -308,13 +329,14 @@ def output_sinks(settings: Settings) -> list[tuple[Lake, str, str]]:
 
 
 def write_outputs(settings: Settings, entries: list[dict], publication: dict, facts: dict[str, dict],
-                  samples: dict[str, tuple[list, list]], base_url: str | None = None) -> dict[str, str]:
-    files = render_outputs(entries, publication, facts, samples, _base_url(settings, base_url))
+                  samples: dict[str, tuple[list, list]], base_url: str | None = None, *,
+                  templates: dict[str, dict[str, bytes]] | None = None) -> dict[str, str]:
+    files = render_outputs(entries, publication, facts, samples, _base_url(settings, base_url), templates)
     outputs: dict[str, str] = {}
     for lake, prefix, label in output_sinks(settings):
         for rel, data in files.items():
             lake.write_bytes(Lake.join(prefix, rel), data)
-        # pages of resources no longer registered
+        # pages (and drop templates) of resources no longer registered
         for f in lake.list_files(Lake.join(prefix, "site")):
             rel = f.path[len(Lake.join(prefix)) + 1:] if prefix else f.path
             if rel not in files:

@@ -6,7 +6,9 @@ The index searches (Chinese substring match, every term must match) over name, s
 provider, business and information-item titles, and filters by department, classification,
 share type, update cycle and freshness; ``?q=…&dept=…&cls=…&share=…&cycle=…&fresh=…`` sets the
 initial state. This is the *internal* directory (it lists every resource); sample rows are masked
-again here by the registration's mask kind, and 不予共享 resources show no data at all.
+again here by the registration's mask kind, and 不予共享 resources show no data at all. The drop
+templates of file-drop resources sit in ``templates/`` and only the internal pages link them (the
+liaisons who fill them in are internal users); the open directory has neither.
 """
 
 from __future__ import annotations
@@ -157,13 +159,19 @@ def public_view(entry: dict, facts: dict, sample: tuple[list, list]) -> tuple[di
 
 
 def render_site(entries: list[dict], facts: dict[str, dict], samples: dict[str, tuple[list, list]],
-                publication: dict) -> dict[str, bytes]:
+                publication: dict, templates: dict[str, dict[str, bytes]] | None = None) -> dict[str, bytes]:
     """Return relative path -> bytes for every page: the internal directory (``index.html``,
     ``r/<resource>.html``) and the open directory (``open/index.html``, ``open/r/<resource>.html``)
-    of the open resources only, with public information items only."""
+    of the open resources only, with public information items only. ``templates`` (resource ->
+    {file name: bytes}) go to ``templates/<file name>``, linked from the internal resource pages."""
     no_facts = {"freshness": "no_data", "freshness_label": FRESHNESS_LABELS["no_data"]}
+    listed = {e["resource"] for e in entries}
+    templates = {r: t for r, t in (templates or {}).items() if r in listed}
     out = _render(entries, {e["resource"]: facts.get(e["resource"], no_facts) for e in entries}, samples,
-                  publication, public=False)
+                  publication, public=False, templates=templates)
+    for files in templates.values():
+        for name, data in files.items():
+            out[f"templates/{name}"] = data
     open_entries, open_facts, open_samples = [], {}, {}
     for e in entries:
         if not is_open(e):
@@ -178,7 +186,8 @@ def render_site(entries: list[dict], facts: dict[str, dict], samples: dict[str, 
 
 
 def _render(entries: list[dict], facts: dict[str, dict], samples: dict[str, tuple[list, list]],
-            publication: dict, public: bool) -> dict[str, bytes]:
+            publication: dict, public: bool, templates: dict[str, dict[str, bytes]] | None = None
+            ) -> dict[str, bytes]:
     env = _env()
     css = (TEMPLATES / "style.css").read_text(encoding="utf-8")
     js = (TEMPLATES / "search.js").read_text(encoding="utf-8")
@@ -260,6 +269,10 @@ def _render(entries: list[dict], facts: dict[str, dict], samples: dict[str, tupl
             public=public,
             site_title=site_title,
             index_href="../index.html",
+            drop_templates=[] if public else [
+                {"label": name.rsplit(".", 1)[-1].upper(), "href": f"../templates/{name}"}
+                for name in (templates or {}).get(d["resource"], {})
+            ],
         )
         out[f"r/{d['resource']}.html"] = html.encode("utf-8")
     return out

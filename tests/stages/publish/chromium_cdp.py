@@ -193,14 +193,24 @@ class Page:
         path.write_bytes(base64.b64decode(data))
         return path
 
+    def platform_fonts(self, selector: str) -> list[str]:
+        """Family names of the system fonts Chromium used for the text inside ``selector``."""
+        self.call("DOM.enable")
+        self.call("CSS.enable")
+        root = self.call("DOM.getDocument")["root"]["nodeId"]
+        node = self.call("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        fonts = self.call("CSS.getPlatformFontsForNode", {"nodeId": node}).get("fonts", [])
+        return [f["familyName"] for f in fonts]
+
     def close(self) -> None:
         self.ws.close()
 
 
 class Chromium:
-    def __init__(self, profile_dir: Path, timeout: float = 30.0):
+    def __init__(self, profile_dir: Path, timeout: float = 30.0, env: dict[str, str] | None = None):
         self.profile_dir = Path(profile_dir)
         self.timeout = timeout
+        self.env = {**os.environ, **env} if env else None  # e.g. FONTCONFIG_FILE for a font set
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.pages: list[Page] = []
@@ -212,7 +222,7 @@ class Chromium:
         self.proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={self.profile_dir}", "--remote-debugging-port=0",
              "--remote-debugging-address=127.0.0.1", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=self.env,
         )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:

@@ -1,9 +1,11 @@
 """The static HTML directory: self-contained pages, the open view, and search/filters in headless
 Chromium (DevTools protocol, standard library only: chromium_cdp.py). Screenshots of the index and
-one resource page go to ``test-artifacts/catalog/`` at the repository root."""
+one resource page go to ``test-artifacts/catalog/`` at the repository root; the Chinese on them
+must render as real glyphs, not as the boxes of a machine without a CJK font."""
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from html.parser import HTMLParser
@@ -107,6 +109,72 @@ def browser(tmp_path):
         yield b
 
 
+# Draws each Han character of an element's text to a canvas in the element's own font and compares
+# pixels. A character no installed font covers is drawn as the primary font's .notdef box, the same
+# box for every such character: so it equals the box drawn for U+10FFFF (a noncharacter no font
+# maps), and distinct characters come out identical. Canvas and page text share Blink's font
+# fallback, so this is what the page (and the screenshot) shows.
+_GLYPH_CHECK = r"""(async (selectors) => {
+  await document.fonts.ready;
+  const c = document.createElement('canvas'); c.width = c.height = 48;
+  const g = c.getContext('2d', {willReadFrequently: true});
+  const draw = ch => {
+    g.clearRect(0, 0, 48, 48); g.fillText(ch, 4, 4);
+    const a = g.getImageData(0, 0, 48, 48).data; let px = '', ink = 0;
+    for (let i = 3; i < a.length; i += 4) { px += String.fromCharCode(a[i]); if (a[i]) ink++; }
+    return {px, ink};
+  };
+  return selectors.map(sel => {
+    const el = document.querySelector(sel);
+    if (!el) return {selector: sel, han: '', boxes: '', distinct: 0, latin_ok: false};
+    const text = el.placeholder || (el.selectedOptions ? el.selectedOptions[0].text : el.textContent);
+    const han = [...new Set(text.match(/\p{Script=Han}/gu) || [])].slice(0, 8);
+    const cs = getComputedStyle(el);
+    g.font = `${cs.fontStyle} ${cs.fontWeight} 32px ${cs.fontFamily}`;
+    g.textBaseline = 'top'; g.fillStyle = '#000';
+    const tofu = draw('\u{10FFFF}');
+    const glyphs = han.map(draw);
+    const a = draw('A'), b = draw('B');  // control: the canvas draws distinct Latin glyphs
+    return {selector: sel, font: g.font, han: han.join(''),
+            boxes: han.filter((ch, i) => !glyphs[i].ink || glyphs[i].px === tofu.px).join(''),
+            distinct: new Set(glyphs.map(x => x.px)).size, latin_ok: a.ink > 0 && a.px !== b.px};
+  });
+})"""
+
+INDEX_TEXT = ["header.top h1", "li.card h2", "li.card .summary", "#q", "#dept", "#reset"]
+RESOURCE_TEXT = ["h1", "h2.section", "dl.kv dt", "th"]
+
+
+def glyph_report(page, selectors: list[str]) -> list[dict]:
+    reports = page.evaluate(f"{_GLYPH_CHECK}({json.dumps(selectors)})")
+    for r in reports:
+        assert r["han"], f"{r['selector']}: no Chinese text to check"
+        assert r["latin_ok"], f"{r['selector']}: the canvas check draws nothing ({r['font']})"
+    return reports
+
+
+def assert_chinese_renders(page, selectors: list[str]) -> None:
+    for r in glyph_report(page, selectors):
+        boxed = r["boxes"] or r["distinct"] < len(r["han"])
+        assert not boxed, (
+            f"{r['selector']}: Chinese renders as boxes ({r['boxes'] or r['han']!r} in {r['font']}, "
+            f"system fonts used: {page.platform_fonts(r['selector'])}); "
+            "no CJK font installed? scripts/system-deps.sh installs fonts-wqy-microhei")
+
+
+def _latin_only_fontconfig(tmp_path: Path) -> dict[str, str]:
+    """FONTCONFIG_FILE for a machine without CJK fonts: the system's font rules (conf.d) but only
+    the DejaVu fonts (Debian's default Latin fonts) instead of every font directory."""
+    dejavu = Path("/usr/share/fonts/truetype/dejavu")
+    if not dejavu.is_dir():
+        pytest.skip(f"{dejavu} missing: no Latin-only font set to hide CJK fonts behind")
+    conf = tmp_path / "fonts-latin-only.conf"
+    conf.write_text('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>'
+                    f"<dir>{dejavu}</dir><cachedir>{tmp_path / 'fc-cache'}</cachedir>"
+                    '<include ignore_missing="yes">/etc/fonts/conf.d</include></fontconfig>\n')
+    return {"FONTCONFIG_FILE": str(conf)}
+
+
 def test_search_box_shows_only_matching_resources(site, browser):
     root, result = site
     page = browser.page()
@@ -154,13 +222,31 @@ def test_screenshots_of_index_and_resource_page(site, browser):
     page.goto((root / "index.html").as_uri())
     shots = [page.screenshot(ARTIFACTS / "index.png", width=1280),
              page.screenshot(ARTIFACTS / "index-phone.png", width=390, mobile=True)]
+    assert_chinese_renders(page, INDEX_TEXT)  # after the shots, so a failure leaves the boxes to see
     page.goto((root / "r" / "enterprise_registration.html").as_uri())
     assert page.evaluate("document.querySelectorAll('svg.chart circle').length") == 3
     assert page.evaluate("document.title").startswith("企业登记信息")
     shots.append(page.screenshot(ARTIFACTS / "resource-enterprise_registration.png", width=1280))
     shots.append(page.screenshot(ARTIFACTS / "resource-enterprise_registration-phone.png", width=390, mobile=True))
+    assert_chinese_renders(page, RESOURCE_TEXT)
     for shot in shots:
         data = Path(shot).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     # phone width: no horizontal scrolling of the page itself (wide tables scroll in their box)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_glyph_check_reports_boxes_without_cjk_fonts(site, tmp_path):
+    """The check above must catch a machine without CJK fonts: the same page in Chromium that sees
+    only DejaVu (fontconfig hides the installed fonts) renders every Chinese character as a box."""
+    root, _result = site
+    reason = chromium_missing()
+    if reason:
+        service_unavailable(reason)
+    with Chromium(tmp_path / "chromium-profile", env=_latin_only_fontconfig(tmp_path)) as b:
+        page = b.page()
+        page.goto((root / "index.html").as_uri())
+        for r in glyph_report(page, INDEX_TEXT):
+            assert r["boxes"] == r["han"] and r["distinct"] == 1, r
+        with pytest.raises(AssertionError, match="renders as boxes"):
+            assert_chinese_renders(page, INDEX_TEXT)
