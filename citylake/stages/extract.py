@@ -5,7 +5,8 @@ than the last recorded watermark (from the registered table, or from the
 registered query wrapped as a sub-select), writes them as one UTF-8 CSV landing
 file ``landing/<dept>/<res>/<res>_<from>-<to>.csv`` whose header is the
 registration's field titles, and only after that write succeeded records the
-new watermark in ``raw/<dept>/<res>/_watermark.json``. No new rows: no file.
+new watermark in the resource's watermark file in raw
+(:func:`citylake.core.zones.watermark_path`). No new rows: no file.
 
 From there the file is an ordinary landing file: ingest, conform, check, curate.
 A crash between the landing write and the watermark write re-extracts the same

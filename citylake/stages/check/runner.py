@@ -4,7 +4,7 @@
 :class:`citylake.core.lake.Lake`, validates it with Great Expectations 1.x (ephemeral context,
 pandas datasource, whole-dataframe batch), evaluates the batch-level quarantine gate, and
 writes ``quality/<resource>/batch_id=<id>/result.json`` (our summary, below),
-``validation.json`` (the raw GE validation result) and, last, the short ``_CHECKED.json`` marker
+``validation.json`` (the raw GE validation result) and, last, the short quality marker
 that the batch ledger reads (:mod:`citylake.core.zones`).
 
 result.json::
