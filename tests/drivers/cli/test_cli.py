@@ -31,14 +31,6 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def env(settings, monkeypatch):
-    """The CLI reads its settings from CITYLAKE_*: point them at the test's lake and directory."""
-    for key, value in settings.as_env().items():
-        monkeypatch.setenv(key, value)
-    return settings
-
-
-@pytest.fixture
 def regs(settings):
     return load_registrations(settings.resources_dir)
 

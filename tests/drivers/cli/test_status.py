@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from citylake.core import zones
 from citylake.core.lake import Lake
 from citylake.core.ledger import QUALITY_OF
@@ -13,13 +11,6 @@ from citylake.drivers.cli import main
 
 RES, DEPT = "enterprise_registration", "scjg"
 COMMITTED = "2026-11-01T00:05:00+00:00"
-
-
-@pytest.fixture
-def env(settings, monkeypatch):
-    for key, value in settings.as_env().items():
-        monkeypatch.setenv(key, value)
-    return settings
 
 
 def _batch(lake, batch, *, status="ingested", conformed=True, success=None, reason_zh=None):

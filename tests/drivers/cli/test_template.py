@@ -25,13 +25,6 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def env(settings, monkeypatch):
-    for key, value in settings.as_env().items():
-        monkeypatch.setenv(key, value)
-    return settings
-
-
-@pytest.fixture
 def regs(settings):
     return {r.resource: r for r in load_registrations(settings.resources_dir)}
 
