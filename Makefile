@@ -9,10 +9,15 @@ export CITYLAKE_HOME ?= $(CURDIR)/var
 .PHONY: demo test venv lint clean bench
 
 # The product with its test tools, and the dev tools (a separate distribution, devtools/).
-$(STAMP): pyproject.toml devtools/pyproject.toml
+# pyspark is reinstalled last: the Spark provider's pyspark-client writes into the same pyspark/
+# folder (pyproject.toml). Spark's jars (Iceberg, S3, JDBC drivers) come from deploy/spark/pom.xml.
+$(STAMP): pyproject.toml devtools/pyproject.toml deploy/spark/pom.xml
+	bash scripts/system-deps.sh build
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"
 	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./devtools
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps "$$($(BIN)/python -c 'import importlib.metadata as m; print("pyspark==" + m.version("pyspark"))')"
+	bash scripts/fetch-jars.sh $(VENV)/share/citylake/jars
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+#   scripts/system-deps.sh          what the tests need (and what the build needs)
+#   scripts/system-deps.sh build    what `make venv` needs: Maven, to fetch Spark's jars
+#
+# Build: Maven (scripts/fetch-jars.sh resolves deploy/spark/pom.xml; Java 17 is on the machine).
 # System packages the tests use: Chromium (directory page tests) with a Chinese font (without one
 # the pages render Chinese as boxes and the screenshot test fails), docker-compose (config check of
 # docker-compose.yml) and PostgreSQL's binaries (tests start their own server on a free loopback
@@ -6,12 +10,15 @@
 # Otherwise the tests that need them skip and say why — or, with CI=true, fail.
 set -u
 need=()
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+if [ "${1:-}" != "build" ]; then
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # WenQuanYi Micro Hei: 1.6 MB against 57 MB for fonts-noto-cjk; in the site's font stack.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || fc-list :lang=zh 2>/dev/null | grep -q . \
   || need+=(fonts-wqy-microhei)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: missing ${need[*]} (not root or no apt-get); tests needing them will skip (fail with CI=true)" >&2

@@ -42,7 +42,15 @@ class BatchState:
     failure: dict | None = None  # conform refused the whole file
     quality: dict | None = None  # the quality gate's summary marker
     receipted: bool = False
-    curated: bool = False  # merged into the current curated version
+    # The standardized commit (``committed_at``) merged into the curated table, if any.
+    curated_commit: str | None = None
+
+    @property
+    def curated(self) -> bool:
+        """Merged into the curated table as it is now standardized (conforming again un-merges it)."""
+        return self.curated_commit is not None and self.standardized is not None and (
+            self.curated_commit == self.standardized.get("committed_at")
+        )
 
     @property
     def ingested(self) -> bool:
@@ -129,9 +137,7 @@ class Ledger:
             elif f.name.endswith(".json"):
                 receipted.add(f.name[: -len(".json")])
         current = lake.read_json_or(zones.curated_pointer(res))
-        if current and not lake.exists(current.get("path", "")):
-            current = None  # a pointer whose version is gone is no curated state at all
-        in_curated = set((current or {}).get("batches", []))
+        in_curated = dict((current or {}).get("batches") or {})
 
         batches = [
             BatchState(
@@ -142,7 +148,7 @@ class Ledger:
                 failure=failed.get(b),
                 quality=quality.get(b),
                 receipted=b in receipted,
-                curated=b in in_curated,
+                curated_commit=in_curated.get(b),
             )
             for m in manifests
         ]
@@ -167,14 +173,27 @@ class Ledger:
         return [b.batch_id for b in self.batches if b.passed]
 
     def curate_pending(self) -> list[str]:
-        """Promotable batches not yet in the current curated version; empty when curate has nothing
-        to do. When a batch has left the promotable set, every promotable batch is returned, since
-        curated must then be recomputed even with nothing new."""
-        promotable = self.promotable()
-        done = set((self.curated or {}).get("batches", []))
-        if sorted(done) == sorted(promotable):
-            return []
-        return [b for b in promotable if b not in done] or promotable
+        """What curate has to do, as batch ids; empty when nothing. Normally the promotable batches
+        not merged into the curated table as they are now. When the table must be rebuilt
+        (:meth:`stale_in_curated`), every promotable batch plus the stale ones it will drop."""
+        stale = self.stale_in_curated()
+        if stale:
+            return sorted(set(self.promotable()) | set(stale))
+        return [b.batch_id for b in self.batches if b.passed and not b.curated]
+
+    def curate_rebuild(self) -> bool:
+        return bool(self.stale_in_curated())
+
+    def stale_in_curated(self) -> list[str]:
+        """Batches the curated table holds (or holds an older commit of) that are no longer
+        promotable as merged: conformed again, blocked on a new check, or gone. A merge cannot take
+        their rows out, so curated is then rebuilt from the promotable batches."""
+        merged = dict((self.curated or {}).get("batches") or {})
+        current = {b.batch_id: b for b in self.batches}
+        return sorted(
+            b for b, commit in merged.items()
+            if b not in current or not current[b].passed or current[b].standardized.get("committed_at") != commit
+        )
 
     def pending(self, stage: str) -> list[str]:
         """Batches waiting for ``stage`` (conform | check | curate | receipt)."""

@@ -42,6 +42,8 @@ FORMAT_CATEGORIES = ("电子文件", "电子表格", "数据库", "图形图像"
 MONEY_UNITS = {"元": 1, "万元": 10_000, "亿元": 100_000_000}
 
 NAME_RE = r"^[a-z][a-z0-9_]{1,62}$"
+# Table namespaces that are not departments (citylake.core.tables): the standardized zone, reference data.
+RESERVED_NAMESPACES = ("standardized", "ref")
 
 
 class RegistrationError(ValueError):
@@ -61,6 +63,8 @@ class FieldSpec(_Strict):
     name: Annotated[str, Field(pattern=NAME_RE)]
     title: str
     aliases: list[str] = []
+    # Names this field had before (its table column is renamed on the next run; docs/zones.md).
+    formerly: list[Annotated[str, Field(pattern=NAME_RE)]] = []
     type: Literal[FIELD_TYPES]  # type: ignore[valid-type]
     length: int | None = None  # data length in bytes, for the directory
     required: bool = False
@@ -238,6 +242,15 @@ class Registration(_Strict):
                 raise ValueError(f"[key] key field {k!r} is not among the fields")
         if self.version_field and self.version_field not in names:
             raise ValueError(f"[version_field] {self.version_field!r} is not among the fields")
+        if self.version_field and self.field_map[self.version_field].sensitivity in ("personal", "restricted"):
+            # curated compares it with the stored row, which holds it masked or not at all
+            raise ValueError(f"[version_field] {self.version_field!r} is personal or restricted; it must be kept as is")
+        if self.department in RESERVED_NAMESPACES:
+            raise ValueError(f"[department] {self.department!r} is a namespace the lake uses itself")
+        for f in self.fields:
+            taken = sorted(set(f.formerly) & set(names))
+            if taken:
+                raise ValueError(f"[fields ({f.name}).formerly] {', '.join(taken)} is still a field's name")
         headers: dict[str, str] = {}
         for f in self.fields:
             for h in f.headers:

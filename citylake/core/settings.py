@@ -7,6 +7,7 @@ environment itself, so tests can build one for a temporary lake.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -35,6 +36,10 @@ ENV = {
     "spark_job_script": "CITYLAKE_SPARK_JOB",
     "repo_url": "CITYLAKE_REPO_URL",
     "timezone": "CITYLAKE_TIMEZONE",
+    "catalog_uri": "CITYLAKE_CATALOG_URI",
+    "catalog_name": "CITYLAKE_CATALOG_NAME",
+    "spark_jars_dir": "CITYLAKE_SPARK_JARS",
+    "snapshot_retention_days": "CITYLAKE_SNAPSHOT_RETENTION_DAYS",
 }
 S3_ENV = {
     "endpoint": "CITYLAKE_S3_ENDPOINT",
@@ -89,14 +94,24 @@ class Settings:
     repo_url: str = ""
     # The centre's time zone (IANA name): receipts show times in it.
     timezone: str = "Asia/Shanghai"
+    # The Iceberg catalog: a SQL database (SQLAlchemy URL; SQLite embedded, PostgreSQL in production)
+    # that Spark (Iceberg's JDBC catalog) and Python (pyiceberg's SQL catalog) share under one name.
+    catalog_uri: str = ""
+    catalog_name: str = "lake"
+    # The JVM jars of deploy/spark/pom.xml (Iceberg, S3, JDBC drivers), fetched by `make venv`.
+    spark_jars_dir: Path = Path(sys.prefix) / "share" / "citylake" / "jars"
+    # Table snapshots older than this are expired by the maintenance task (time travel stops there).
+    snapshot_retention_days: int = 30
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
-        home = Path(_env(ENV["home"], "./var")).resolve()
+        home = Path(overrides.get("home") or _env(ENV["home"], "./var")).resolve()
         # Defaults that depend on the home folder or the checkout; the rest are the field defaults.
+        # An overridden home moves them too (tests build settings for a temporary home).
         derived = {
             "lake_uri": (home / "lake").as_uri(),
             "directory_url": f"sqlite:///{home / 'directory' / 'directory.db'}",
+            "catalog_uri": f"sqlite:///{home / 'catalog' / 'iceberg.db'}",
             "spark_master": "local[*]",
             "resources_dir": REPO_ROOT / "registrations",
         }
@@ -108,6 +123,7 @@ class Settings:
             raw = _env(ENV[f.name])
             values[f.name] = default if raw is None else type(default)(raw)
         settings = cls(**values)
+        overrides.pop("home", None)
         return replace(settings, **overrides) if overrides else settings
 
     def as_env(self) -> dict[str, str]:
@@ -130,3 +146,5 @@ class Settings:
     def ensure_local_dirs(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.directory_dir.mkdir(parents=True, exist_ok=True)
+        if self.catalog_uri.startswith("sqlite:///"):
+            Path(self.catalog_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)

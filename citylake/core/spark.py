@@ -11,6 +11,25 @@ import os
 import sys
 
 from citylake.core.settings import Settings
+from citylake.core.tables import spark_catalog_conf
+
+ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
+
+
+class MissingJars(RuntimeError):
+    """Spark's jars from deploy/spark/pom.xml are not where the settings say."""
+
+
+def spark_jars(settings: Settings) -> list[str]:
+    """The jar files of deploy/spark/pom.xml (Iceberg runtime, S3, JDBC drivers), fetched by ``make venv``."""
+    folder = settings.spark_jars_dir
+    jars = sorted(str(p) for p in folder.glob("*.jar")) if folder.is_dir() else []
+    if not any("iceberg-spark-runtime" in j for j in jars):
+        raise MissingJars(
+            f"no Iceberg Spark runtime in {folder} (CITYLAKE_SPARK_JARS): run `make venv`, or "
+            f"scripts/fetch-jars.sh {folder}"
+        )
+    return jars
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -25,7 +44,17 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
         "spark.sql.ansi.enabled": "true",
         "spark.driver.memory": settings.spark_driver_memory,
+        "spark.jars": ",".join(spark_jars(settings)),
+        "spark.sql.extensions": ICEBERG_EXTENSIONS,
+        **spark_catalog_conf(settings),
     }
+    conf.update(_s3a_conf(settings))
+    return conf
+
+
+def _s3a_conf(settings: Settings) -> dict[str, str]:
+    """Hadoop's s3a settings for Spark's own file reads and writes on an S3 lake."""
+    conf: dict[str, str] = {}
     if settings.lake_uri.startswith(("s3://", "s3a://")):
         s3 = settings.s3
         conf.update(
@@ -47,6 +76,27 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
+def use_catalog(spark, settings: Settings) -> str:
+    """Point a running session at these settings' catalog and lake; returns the catalog name.
+
+    A job process serves one lake and its session is built with this configuration already. One
+    JVM serving several lakes (the test suite, the CLI run in-process) changes the catalog's
+    settings here: Spark loads a catalog once, so its catalogs are dropped and reloaded from the
+    new configuration when anything changed.
+    """
+    settings.ensure_local_dirs()  # the SQLite catalog's folder
+    wanted = spark_catalog_conf(settings)
+    changed = {k: v for k, v in wanted.items() if spark.conf.get(k, None) != v}
+    if changed:
+        for key, value in changed.items():
+            spark.conf.set(key, value)
+        spark._jsparkSession.sessionState().catalogManager().reset()
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in _s3a_conf(settings).items():
+        hadoop.set(key[len("spark.hadoop."):], value)
+    return settings.catalog_name
+
+
 def get_session(settings: Settings, app_name: str = "citylake"):
     """Start (or reuse) a Spark session for these settings."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -62,4 +112,5 @@ def get_session(settings: Settings, app_name: str = "citylake"):
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    use_catalog(spark, settings)
     return spark

@@ -11,18 +11,20 @@ or not at all and a re-run after a crash rewrites the same result.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from citylake.core import expressions as X
-from citylake.core import zones
+from citylake.core import tables, zones
 from citylake.core.identifiers import CHECKERS
 from citylake.core.lake import Lake, now_utc
 from citylake.core.ledger import Ledger
 from citylake.core.registry import FieldSpec, Registration
 from citylake.core.settings import Settings
+from citylake.core.spark import use_catalog
 from citylake.stages.decode import DecodeError, decode_to_parquet
 
 ROW_REASONS = "_reasons"
@@ -238,6 +240,26 @@ def _reason_counts(spark: SparkSession, lake: Lake, rel: str) -> dict[str, int]:
     return {r["r"]: int(r["count"]) for r in sorted(rows, key=lambda r: r["r"])}
 
 
+def write_standardized(spark: SparkSession, settings: Settings, reg: Registration, batch_id: str,
+                        good: DataFrame) -> dict:
+    """Replace the batch's partition of the standardized table with ``good``: one Iceberg commit
+    (also when ``good`` is empty, so a batch conformed again never keeps rows it no longer has)."""
+    use_catalog(spark, settings)
+    table = tables.standardized_table(reg)
+    tables.ensure_table(spark, settings, reg, table, good.schema, partitioned_by=["_batch_id"],
+                        properties=tables.STANDARDIZED_PROPERTIES)
+    write_id = uuid.uuid4().hex
+    props = {tables.SNAPSHOT_BATCH: batch_id, tables.SNAPSHOT_WRITE_ID: write_id, tables.SNAPSHOT_OPERATION: "conform"}
+    with tables.snapshot_properties(spark, props):
+        tables.aligned(spark, settings, table, good).writeTo(table.spark(settings)).overwrite(
+            F.col("_batch_id") == F.lit(batch_id)
+        )
+    written = tables.snapshot_by_write(spark, settings, table, write_id)
+    if written is None:  # pragma: no cover - Iceberg returned without committing
+        raise ConformError(f"{reg.resource} batch {batch_id}: no standardized snapshot was committed")
+    return written
+
+
 def _record_failure(lake: Lake, reg: Registration, batch_id: str, error: DecodeError, manifest: dict) -> dict:
     failure = {
         "batch_id": batch_id,
@@ -256,6 +278,7 @@ def conform_batch(
     spark: SparkSession, settings: Settings, reg: Registration, batch_id: str, ledger: Ledger | None = None
 ) -> ConformResult:
     lake = Lake.from_settings(settings)
+    use_catalog(spark, settings)
     manifest = (ledger or Ledger.read(lake, reg)).batch(batch_id).manifest
     if manifest["status"] != "ingested":
         return ConformResult(reg.resource, batch_id, "rejected", error={"code": manifest.get("reason")})
@@ -282,38 +305,39 @@ def conform_batch(
             ROW_REASONS,
             *lineage,
         )
-        files = max(1, info.rows // 1_000_000)
-        good.coalesce(files).write.mode("overwrite").parquet(lake.spark_uri(f"{work}/standardized"))
         bad.coalesce(1).write.mode("overwrite").parquet(lake.spark_uri(f"{work}/quarantine"))
+        n_bad = _parquet_rows(lake, f"{work}/quarantine")
+        reasons = _reason_counts(spark, lake, f"{work}/quarantine") if n_bad else {}
+        written = write_standardized(spark, settings, reg, batch_id, good)
     finally:
         df.unpersist()
 
-    n_good = _parquet_rows(lake, f"{work}/standardized")
-    n_bad = _parquet_rows(lake, f"{work}/quarantine")
-    reasons = _reason_counts(spark, lake, f"{work}/quarantine") if n_bad else {}
+    n_good = int(written["summary"].get("added-records", 0) or 0)
     if n_good + n_bad != info.rows:  # the invariant every receipt promises
+        # The table holds the batch's rows but no marker says so: the ledger still sees the batch
+        # unconformed, and conforming it again replaces them.
         raise ConformError(
             f"{reg.resource} batch {batch_id}: {info.rows} rows decoded but {n_good} standardized + {n_bad} quarantined"
         )
     committed_at = now_utc().isoformat()
-    columns = [{"name": f.name, "type": str(f.dataType.simpleString())} for f in good.schema.fields]
-    lake.commit(
-        f"{work}/standardized",
-        zones.standardized_dir(reg.resource, batch_id),
-        zones.standardized_marker(reg.resource, batch_id),
-        {
-            "batch_id": batch_id,
-            "rows": n_good,
-            "columns": columns,
-            "committed_at": committed_at,
-            "decode": info.as_dict(),
-        },
-    )
     lake.commit(
         f"{work}/quarantine",
         zones.quarantine_dir(reg.resource, batch_id),
         zones.quarantine_marker(reg.resource, batch_id),
         {"batch_id": batch_id, "rows": n_bad, "reasons": reasons, "committed_at": committed_at},
+    )
+    # Written last: the batch is conformed once this marker names its standardized snapshot.
+    lake.write_json(
+        zones.standardized_marker(reg.resource, batch_id),
+        {
+            "batch_id": batch_id,
+            "rows": n_good,
+            "table": tables.standardized_table(reg).ident,
+            "snapshot_id": written["snapshot_id"],
+            "columns": [{"name": f.name, "type": f.dataType.simpleString()} for f in good.schema.fields],
+            "committed_at": committed_at,
+            "decode": info.as_dict(),
+        },
     )
     lake.delete_dir(work)
     return ConformResult(reg.resource, batch_id, "conformed", info.rows, n_good, n_bad, reasons, info.as_dict())

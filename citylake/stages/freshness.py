@@ -1,7 +1,9 @@
 """Freshness: is each resource updated as often as its 更新周期 promises?
 
-A resource's last successful update is the ``updated_at`` of its curated
-pointer, as the batch ledger reads it (docs/zones.md). :func:`max_age` is *the* table from update
+A resource's last update is how current its curated data is: the newest receipt time of the
+batches the curated table holds (``received_through`` of the curated pointer, which curate also
+stamps on the table's snapshot; ``updated_at`` for a pointer without it), as the batch ledger
+reads it (docs/zones.md). A department that stops sending goes overdue even if curate runs again. :func:`max_age` is *the* table from update
 cycle to the oldest acceptable last update; the directory publisher imports it
 (or :func:`assess`) so the report and the directory never disagree.
 
@@ -56,10 +58,10 @@ def _parse_time(text: str | None) -> datetime | None:
 
 
 def last_update(settings: Settings, reg: Registration, lake: Lake | None = None) -> datetime | None:
-    """``updated_at`` of the resource's curated pointer, or None if never curated."""
+    """The newest receipt time the curated data holds, or None if never curated."""
     lake = lake or Lake.from_settings(settings)
-    current = Ledger.read(lake, reg).curated
-    return _parse_time((current or {}).get("updated_at"))
+    current = Ledger.read(lake, reg).curated or {}
+    return _parse_time(current.get("received_through") or current.get("updated_at"))
 
 
 def assess(update_cycle: str, updated_at: datetime | None, now: datetime) -> dict:

@@ -1,6 +1,8 @@
 #!/bin/bash
 # Runs once, when the postgres-data volume is first initialised (docker-entrypoint-initdb.d):
-# the Airflow metadata database and the data-resource directory database, each with its own role.
+# the Airflow metadata database, and the data-resource directory and Iceberg catalog databases of
+# citylake, each owned by its role. (A volume initialised before the catalog database existed does
+# not run this again: deploy/README.md says how to add it by hand.)
 set -euo pipefail
 : "${AIRFLOW_DB_PASSWORD:?set AIRFLOW_DB_PASSWORD in .env}"
 : "${CITYLAKE_DB_PASSWORD:?set CITYLAKE_DB_PASSWORD in .env}"
@@ -11,4 +13,6 @@ CREATE ROLE airflow LOGIN PASSWORD :'airflow_pw';
 CREATE DATABASE airflow OWNER airflow ENCODING 'UTF8' TEMPLATE template0;
 CREATE ROLE citylake LOGIN PASSWORD :'citylake_pw';
 CREATE DATABASE citylake_directory OWNER citylake ENCODING 'UTF8' TEMPLATE template0;
+-- the Iceberg catalog (CITYLAKE_CATALOG_URI): Iceberg's JDBC catalog creates its tables on first use
+CREATE DATABASE citylake_catalog OWNER citylake ENCODING 'UTF8' TEMPLATE template0;
 SQL

@@ -24,8 +24,10 @@ def _manifest(lake, reg, batch, received, status="ingested"):
     lake.write_json(zones.raw_index_path(reg.department, reg.resource, batch * 4), {"batch_id": batch})
 
 
-def _conformed(lake, reg, batch, good=9, bad=1, committed_at="2026-11-01T08:05:00+00:00"):
-    lake.write_bytes(f"{zones.standardized_dir(reg.resource, batch)}/part-0.parquet", b"not read")
+C = "2026-11-01T08:05:00+00:00"
+
+
+def _conformed(lake, reg, batch, good=9, bad=1, committed_at=C):
     lake.write_json(zones.standardized_marker(reg.resource, batch),
                     {"batch_id": batch, "rows": good, "committed_at": committed_at})
     lake.write_json(zones.quarantine_marker(reg.resource, batch),
@@ -52,10 +54,8 @@ def lake_with_every_state(settings, reg):
     _checked(lake, reg, "b3", False)
     lake.write_json(zones.failure_marker(reg.resource, "b6"), {"batch_id": "b6", "code": "binary_file"})
     lake.write_json(zones.standardized_marker(reg.resource, "b8"), {"batch_id": "b8", "rows": 3})
-    version = zones.curated_version_dir(reg.resource, "v1")
-    lake.write_bytes(f"{version}/part-0.parquet", b"x")
-    lake.write_json(zones.curated_pointer(reg.resource), {"version": "v1", "path": version, "rows": 9,
-                                                          "batches": ["b1"], "updated_at": "2026-11-01T09:00:00+00:00"})
+    lake.write_json(zones.curated_pointer(reg.resource), {"version": "v1", "rows": 9, "batches": {"b1": C},
+                                                          "updated_at": "2026-11-01T09:00:00+00:00"})
     lake.write_json(f"{zones.receipt_base(reg.department, reg.resource, 'b1')}.json", {})
     lake.write_json(
         f"{zones.duplicate_receipt_base(reg.department, reg.resource, '20261101T000000Z', 'f' * 64)}.json", {}
@@ -91,21 +91,26 @@ def test_what_waits_at_each_stage(lake_with_every_state, reg):
         ledger.pending("publish")
 
 
-def test_curate_recomputes_when_a_batch_left_the_promotable_set(lake_with_every_state, reg):
+def test_curate_rebuilds_when_a_merged_batch_left_the_promotable_set(lake_with_every_state, reg):
     lake = lake_with_every_state
     pointer = lake.read_json(zones.curated_pointer(reg.resource))
-    lake.write_json(zones.curated_pointer(reg.resource), {**pointer, "batches": ["b1", "b2", "b3"]})
-    assert Ledger.read(lake, reg).pending("curate") == ["b1", "b2"]
-    lake.write_json(zones.curated_pointer(reg.resource), {**pointer, "batches": ["b1", "b2"]})
+    lake.write_json(zones.curated_pointer(reg.resource), {**pointer, "batches": {"b1": C, "b2": C, "b3": C}})
+    ledger = Ledger.read(lake, reg)
+    assert ledger.stale_in_curated() == ["b3"] and ledger.curate_rebuild()
+    assert ledger.pending("curate") == ["b1", "b2", "b3"], "rebuilt from b1, b2; b3's rows dropped"
+    lake.write_json(zones.curated_pointer(reg.resource), {**pointer, "batches": {"b1": C, "b2": C}})
     assert Ledger.read(lake, reg).pending("curate") == []
 
 
-def test_a_pointer_to_a_missing_version_is_no_curated_state(lake_with_every_state, reg):
+def test_a_batch_conformed_again_after_merging_is_no_longer_curated(lake_with_every_state, reg):
     lake = lake_with_every_state
-    lake.delete_dir(zones.curated_version_dir(reg.resource, "v1"))
+    _conformed(lake, reg, "b1", committed_at="2026-11-09T08:00:00+00:00")
     ledger = Ledger.read(lake, reg)
-    assert ledger.curated is None and ledger.batch("b1").status == "passed"
-    assert ledger.pending("curate") == ["b1", "b2"]
+    assert ledger.batch("b1").status == "conformed", "back to check"
+    assert ledger.stale_in_curated() == ["b1"]
+    _checked(lake, reg, "b1", True)
+    ledger = Ledger.read(lake, reg)
+    assert ledger.batch("b1").status == "passed" and ledger.curate_rebuild()
 
 
 def test_summary_counts_conformed_batches_only(lake_with_every_state, reg):

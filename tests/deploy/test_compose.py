@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,20 @@ AIRFLOW_SERVICES = {
     "airflow-triggerer",
 }
 VAR_RE = re.compile(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)")  # $${X} is escaped
-SECRET_NAME_RE = re.compile(r"PASSWORD|SECRET|FERNET|ACCESS_KEY|SQL_ALCHEMY_CONN|DIRECTORY_URL|RSJ_SOURCE_DB")
+SECRET_NAME_RE = re.compile(
+    r"PASSWORD|SECRET|FERNET|ACCESS_KEY|SQL_ALCHEMY_CONN|DIRECTORY_URL|CATALOG_URI|RSJ_SOURCE_DB"
+)
+POM = REPO_ROOT / "deploy" / "spark" / "pom.xml"
+SPARK_DOCKERFILE = "deploy/spark/Dockerfile"
+AIRFLOW_DOCKERFILE = "deploy/airflow/Dockerfile"
+CHECK_JARS = REPO_ROOT / "deploy" / "spark" / "check-jars.sh"
+# The resolve step both images run on the manifest (the command scripts/fetch-jars.sh runs for `make venv`).
+MVN_RE = re.compile(r"mvn -q -B -f (\S+) dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=(\S+)")
+# An apache/spark image is published some time after the Spark release, and pyspark may be pinned
+# before it: pinned pyspark version -> the newest apache/spark image of the same minor line confirmed
+# to exist when pyspark was pinned (deploy/spark/Dockerfile and deploy/README.md say so). Remove the
+# entry, and set the Dockerfile's SPARK_IMAGE to the pinned version, once that image is published.
+IMAGE_FALLBACK = {"4.1.4": "4.1.2"}
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -131,10 +145,20 @@ def test_rendered_airflow_environment_builds_the_s3a_spark_config(compose_config
     settings = Settings.from_env()
     assert settings.lake_uri == "s3://lake"
     assert settings.directory_url.startswith("postgresql+psycopg2://citylake:")
+    assert settings.catalog_uri.startswith("postgresql+psycopg2://citylake:")
+    assert settings.catalog_uri.endswith("@postgres:5432/citylake_catalog")
     conf = spark_conf(settings)
     assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://minio:9000"
     assert conf["spark.hadoop.fs.s3a.path.style.access"] == "true"
     assert conf["spark.hadoop.fs.s3a.access.key"] == env_example()["CITYLAKE_S3_ACCESS_KEY"]
+    # the Iceberg catalog: JDBC on the catalog database, tables under <lake>/warehouse with S3FileIO
+    catalog = f"spark.sql.catalog.{settings.catalog_name}"
+    assert conf[f"{catalog}.uri"] == "jdbc:postgresql://postgres:5432/citylake_catalog"
+    assert conf[f"{catalog}.jdbc.user"] == "citylake"
+    assert conf[f"{catalog}.warehouse"] == "s3://lake/warehouse"
+    assert conf[f"{catalog}.io-impl"] == "org.apache.iceberg.aws.s3.S3FileIO"
+    assert conf[f"{catalog}.s3.endpoint"] == "http://minio:9000"
+    assert conf[f"{catalog}.s3.path-style-access"] == "true"
 
 
 # ---- static checks of docker-compose.yml -------------------------------------------------------
@@ -195,6 +219,8 @@ def test_project_environment(compose_static):
         assert env["CITYLAKE_S3_ENDPOINT"] == "http://minio:9000"
         assert env["CITYLAKE_DIRECTORY_URL"].startswith("postgresql+psycopg2://citylake:${CITYLAKE_DB_PASSWORD")
         assert env["CITYLAKE_DIRECTORY_URL"].endswith("@postgres:5432/citylake_directory")
+        assert env["CITYLAKE_CATALOG_URI"].startswith("postgresql+psycopg2://citylake:${CITYLAKE_DB_PASSWORD")
+        assert env["CITYLAKE_CATALOG_URI"].endswith("@postgres:5432/citylake_catalog")
         assert env["CITYLAKE_SPARK_MASTER"] == "spark://spark-master:7077"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres:5432/airflow")
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
@@ -248,7 +274,25 @@ def test_init_steps_are_mounted(compose_static):
     init = (REPO_ROOT / "deploy" / "airflow" / "init.sh").read_text()
     assert "airflow db migrate" in init and "airflow users create" in init and "--role Admin" in init
     sql = (REPO_ROOT / "deploy" / "postgres" / "init-databases.sh").read_text()
-    assert "CREATE DATABASE airflow" in sql and "CREATE DATABASE citylake_directory" in sql
+    assert "CREATE DATABASE airflow OWNER airflow" in sql
+    assert "CREATE DATABASE citylake_directory OWNER citylake" in sql
+    assert "CREATE DATABASE citylake_catalog OWNER citylake" in sql
+
+
+def test_postgres_health_check_opens_every_database_the_init_script_creates(compose_static):
+    sql = (REPO_ROOT / "deploy" / "postgres" / "init-databases.sh").read_text()
+    created = dict(re.findall(r"CREATE DATABASE (\w+) OWNER (\w+)", sql))
+    assert set(created) == {"airflow", "citylake_directory", "citylake_catalog"}
+    check = " ".join(compose_static["services"]["postgres"]["healthcheck"]["test"])
+    opened = {db: user for user, db in re.findall(r"-U (\w+) -d (\w+)", check)}
+    assert opened == created, "the postgres health check should log into each database as its owner"
+    # the URLs the services use name databases the init script creates, as their owners
+    env = compose_static["services"]["airflow-scheduler"]["environment"]
+    for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "CITYLAKE_DIRECTORY_URL", "CITYLAKE_CATALOG_URI"):
+        m = re.match(r"^postgresql\+psycopg2://(\w+):.*@postgres:5432/(\w+)$", env[key])
+        assert m, key
+        user, db = m.groups()
+        assert created.get(db) == user, key
 
 
 def test_directory_site_serves_what_publish_writes(compose_static):
@@ -286,29 +330,146 @@ def _pin(package: str) -> str:
     raise AssertionError(f"{package} is not pinned in pyproject.toml")
 
 
+def _pyspark_jars() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "jars"
+
+
+def _pyspark_spark() -> tuple[str, str, str]:
+    """(Spark version, Scala version, Hadoop version) of the Spark inside the installed pyspark."""
+    jars = _pyspark_jars()
+    core = sorted(jars.glob("spark-core_*.jar"))
+    api = sorted(jars.glob("hadoop-client-api-*.jar"))
+    assert core and api, f"no spark-core / hadoop-client-api jar in {jars}"
+    scala, spark = core[0].stem.removeprefix("spark-core_").split("-", 1)
+    return spark, scala, api[0].stem.removeprefix("hadoop-client-api-")
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _pom() -> tuple[dict[str, str], dict[str, str]]:
+    """The manifest's properties and its dependencies (artifactId -> version, properties resolved)."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ET.parse(POM).getroot()
+    props = {el.tag.split("}", 1)[1]: el.text.strip() for el in root.find("m:properties", ns)}
+    deps = {}
+    for dep in root.findall("m:dependencies/m:dependency", ns):
+        version = dep.findtext("m:version", namespaces=ns).strip()
+        version = re.sub(r"\$\{([^}]+)\}", lambda m: props[m.group(1)], version)
+        deps[dep.findtext("m:artifactId", namespaces=ns).strip()] = version
+    return props, deps
+
+
 def test_spark_image_is_the_pinned_pyspark_version():
     pyspark = _pin("pyspark")
-    assert _arg("deploy/spark/Dockerfile", "SPARK_IMAGE").startswith(f"apache/spark:{pyspark}-")
-    assert "java17" in _arg("deploy/spark/Dockerfile", "SPARK_IMAGE")
     assert importlib.metadata.version("pyspark") == pyspark
+    image = _arg(SPARK_DOCKERFILE, "SPARK_IMAGE")
+    m = re.fullmatch(r"apache/spark:(\d+\.\d+\.\d+)-scala(\d+\.\d+)-java(\d+)-python3-ubuntu", image)
+    assert m, f"{SPARK_DOCKERFILE}: SPARK_IMAGE {image} is not an official apache/spark python3 image"
+    version, scala, java = m.groups()
+    # the pinned version itself, or the one fallback recorded for it (same minor line)
+    assert version == IMAGE_FALLBACK.get(pyspark, pyspark)
+    assert _minor(version) == _minor(pyspark)
+    if version != pyspark:
+        assert f"apache/spark:{pyspark}-" in (REPO_ROOT / SPARK_DOCKERFILE).read_text(), (
+            f"{SPARK_DOCKERFILE} must say why it is not apache/spark:{pyspark}"
+        )
+    spark, pyspark_scala, _ = _pyspark_spark()
+    assert spark == pyspark
+    assert scala == pyspark_scala
+    assert java == "17"
 
 
 def test_airflow_image_is_the_pinned_airflow_version():
     airflow = _pin("apache-airflow")
-    assert _arg("deploy/airflow/Dockerfile", "AIRFLOW_IMAGE") == f"apache/airflow:{airflow}-python3.11"
-    assert _arg("deploy/airflow/Dockerfile", "AIRFLOW_VERSION") == airflow
-    assert _arg("deploy/airflow/Dockerfile", "JAVA_IMAGE").startswith("eclipse-temurin:17")
+    assert _arg(AIRFLOW_DOCKERFILE, "AIRFLOW_IMAGE") == f"apache/airflow:{airflow}-python3.11"
+    assert _arg(AIRFLOW_DOCKERFILE, "AIRFLOW_VERSION") == airflow
+    assert _arg(AIRFLOW_DOCKERFILE, "JAVA_IMAGE").startswith("eclipse-temurin:17")
 
 
-def test_hadoop_version_is_the_one_spark_bundles():
-    import pyspark
+def test_the_manifest_fits_the_pinned_pyspark():
+    """deploy/spark/pom.xml: hadoop-aws of the Hadoop inside pyspark, the Iceberg runtime for its
+    Spark line and Scala version."""
+    spark, scala, hadoop = _pyspark_spark()
+    props, deps = _pom()
+    assert props["hadoop.version"] == hadoop
+    assert deps["hadoop-aws"] == hadoop
+    runtimes = [a for a in deps if a.startswith("iceberg-spark-runtime-")]
+    assert runtimes == [f"iceberg-spark-runtime-{_minor(spark)}_{scala}"]
+    assert deps[runtimes[0]] == deps["iceberg-aws-bundle"] == props["iceberg.version"]
+    assert {"sqlite-jdbc", "postgresql"} <= set(deps)  # the catalog database, embedded and in production
+    assert "bundle" not in deps  # the 640 MB AWS SDK bundle: one SDK, the one inside iceberg-aws-bundle
 
-    jars = Path(pyspark.__file__).parent / "jars"
-    bundled = sorted(jars.glob("hadoop-client-api-*.jar"))
-    assert bundled, f"no hadoop-client-api jar in {jars}"
-    version = bundled[0].name.removeprefix("hadoop-client-api-").removesuffix(".jar")
-    assert _arg("deploy/spark/Dockerfile", "HADOOP_VERSION") == version
-    assert _arg("deploy/airflow/Dockerfile", "HADOOP_VERSION") == version
+
+def test_both_images_resolve_the_manifest():
+    repo_pom = POM.relative_to(REPO_ROOT).as_posix()
+    for dockerfile in (SPARK_DOCKERFILE, AIRFLOW_DOCKERFILE):
+        text = (REPO_ROOT / dockerfile).read_text()
+        assert re.search(rf"^COPY {re.escape(repo_pom)}( |$)", text, flags=re.M), dockerfile
+        resolves = MVN_RE.findall(text)
+        assert len(resolves) == 1, f"{dockerfile}: one mvn copy-dependencies of the manifest"
+        assert re.search(r"^FROM \$\{MAVEN_IMAGE\} AS jars$", text, flags=re.M), dockerfile
+        assert "check-jars.sh" in text, f"{dockerfile}: the resolved jars are not checked against Spark"
+    assert _arg(SPARK_DOCKERFILE, "MAVEN_IMAGE") == _arg(AIRFLOW_DOCKERFILE, "MAVEN_IMAGE")
+    assert _arg(SPARK_DOCKERFILE, "MAVEN_IMAGE").startswith("maven:3-eclipse-temurin-17")
+    # the same command as `make venv`
+    fetch = (REPO_ROOT / "scripts" / "fetch-jars.sh").read_text()
+    assert "dependency:copy-dependencies" in fetch and "-DincludeScope=runtime" in fetch and repo_pom in fetch
+
+
+def test_spark_image_puts_the_jars_into_sparks_jars_folder():
+    text = (REPO_ROOT / SPARK_DOCKERFILE).read_text()
+    ((_, out),) = MVN_RE.findall(text)
+    assert re.search(rf"^COPY --from=jars {re.escape(out)}/? /opt/spark/jars/?$", text, flags=re.M)
+
+
+def test_airflow_image_names_its_jars_folder_in_citylake_spark_jars():
+    text = (REPO_ROOT / AIRFLOW_DOCKERFILE).read_text()
+    ((_, out),) = MVN_RE.findall(text)
+    m = re.search(rf"^COPY --from=jars {re.escape(out)}/? (\S+?)/?$", text, flags=re.M)
+    assert m, f"{AIRFLOW_DOCKERFILE}: the resolved jars are not copied into the image"
+    folder = m.group(1)
+    assert re.search(rf"^\s*(ENV )?CITYLAKE_SPARK_JARS={re.escape(folder)}(\s*\\)?$", text, flags=re.M), (
+        f"{AIRFLOW_DOCKERFILE}: ENV CITYLAKE_SPARK_JARS must name {folder}"
+    )
+
+
+def test_airflow_image_reinstalls_pyspark_after_the_project():
+    """As `make venv` does: the Spark provider's pyspark-client writes into pyspark/, pyspark must win."""
+    text = (REPO_ROOT / AIRFLOW_DOCKERFILE).read_text()
+    project = text.index("/opt/citylake \\")  # pip install ... /opt/citylake
+    reinstall = text.index("--force-reinstall --no-deps")
+    assert project < reinstall
+    assert "pyspark==$(python -c 'import importlib.metadata as m; print(m.version(\"pyspark\"))')" in text[reinstall:]
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert "--force-reinstall --no-deps" in makefile  # the recipe this mirrors
+
+
+def test_the_spark_images_build_context_lets_in_what_it_copies():
+    """The Spark image's dockerignore lets in only named files: each file its Dockerfile COPYs."""
+    text = (REPO_ROOT / SPARK_DOCKERFILE).read_text()
+    ignore = (REPO_ROOT / "deploy/spark/Dockerfile.dockerignore").read_text().split()
+    allowed = {line[1:] for line in ignore if line.startswith("!")}
+    assert "*" in ignore
+    copied = set()
+    for line in re.findall(r"^COPY (?!--from)(.+)$", text, flags=re.M):
+        *sources, _ = line.split()
+        copied.update(sources)
+    assert copied == allowed
+    assert all((REPO_ROOT / path).is_file() for path in copied)
+
+
+def test_nothing_names_the_removed_ivy_script():
+    assert not (REPO_ROOT / "deploy/spark/add-s3a-jars.sh").exists()
+    files = [COMPOSE_FILE, *sorted(p for p in (REPO_ROOT / "deploy").rglob("*") if p.is_file())]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert "add-s3a-jars" not in text, path
+        if path.name.startswith("Dockerfile"):
+            assert "--packages" not in text and "ivy" not in text.lower(), path
 
 
 # ---- scripts -----------------------------------------------------------------------------------
@@ -316,7 +477,7 @@ def test_hadoop_version_is_the_one_spark_bundles():
     "script,shell",
     [
         ("deploy/minio/init.sh", "sh"),
-        ("deploy/spark/add-s3a-jars.sh", "sh"),
+        ("deploy/spark/check-jars.sh", "sh"),
         ("deploy/airflow/init.sh", "bash"),
         ("deploy/postgres/init-databases.sh", "bash"),
     ],
@@ -328,66 +489,86 @@ def test_scripts_are_valid_and_executable(script, shell):
     assert result.returncode == 0, result.stderr
 
 
-FAKE_SUBMIT = """#!/bin/sh
-# stands in for spark-submit --packages: puts what Ivy would resolve into spark.jars.ivy/jars
-ivy=""; pkg=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --conf) case "$2" in spark.jars.ivy=*) ivy=${2#spark.jars.ivy=};; esac; shift 2;;
-    --packages) pkg=$2; shift 2;;
-    *) shift;;
-  esac
-done
-echo "$pkg" > "$FAKE_LOG"
-mkdir -p "$ivy/jars"
-v=${pkg##*:}
-touch "$ivy/jars/org.apache.hadoop_hadoop-aws-$v.jar" "$ivy/jars/software.amazon.awssdk_bundle-2.35.4.jar" \
-      "$ivy/jars/org.slf4j_slf4j-api-2.0.16.jar" "$ivy/jars/org.wildfly.openssl_wildfly-openssl-1.1.3.Final.jar"
-"""
+def check_jars(spark: Path, manifest: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", str(CHECK_JARS), str(spark), str(manifest)], capture_output=True, text=True)
+
+
+def test_check_jars_passes_the_manifest_make_venv_fetched():
+    """The jars `make venv` fetched (scripts/fetch-jars.sh) against the Spark inside the installed pyspark."""
+    fetched = REPO_ROOT / ".venv" / "share" / "citylake" / "jars"
+    if not any(fetched.glob("iceberg-spark-runtime-*.jar")):
+        pytest.skip(f"no jars in {fetched}: run `make venv` (scripts/fetch-jars.sh)")
+    result = check_jars(_pyspark_jars(), fetched)
+    assert result.returncode == 0, result.stderr + result.stdout
+    spark, scala, hadoop = _pyspark_spark()
+    assert f"Spark {spark} (Scala {scala}, Hadoop {hadoop})" in result.stdout
 
 
 @pytest.fixture
-def fake_spark(tmp_path):
-    jars = tmp_path / "jars"
-    jars.mkdir()
-    for name in ("hadoop-client-api-3.5.0.jar", "hadoop-client-runtime-3.5.0.jar", "slf4j-api-2.0.17.jar"):
-        (jars / name).touch()
-    submit = tmp_path / "spark-submit"
-    submit.write_text(FAKE_SUBMIT)
-    submit.chmod(0o755)
-    return jars, submit
+def fake_jars(tmp_path):
+    """A Spark 4.1.2 jars folder (Scala 2.13, Hadoop 3.4.2) and a manifest folder that fits it."""
+    spark, manifest = tmp_path / "spark", tmp_path / "manifest"
+    spark.mkdir()
+    manifest.mkdir()
+    for name in (
+        "spark-core_2.13-4.1.2",
+        "hadoop-client-api-3.4.2",
+        "hadoop-client-runtime-3.4.2",
+        "httpclient-4.5.14",
+        "slf4j-api-2.0.17",
+        "hive-shims-0.23-2.3.10",
+    ):
+        (spark / f"{name}.jar").touch()
+    for name in (
+        "iceberg-spark-runtime-4.1_2.13-1.12.0",
+        "iceberg-aws-bundle-1.12.0",
+        "hadoop-aws-3.4.2",
+        "s3-transfer-manager-2.54.17",
+        "wildfly-openssl-2.1.4.Final",
+        "postgresql-42.7.14",
+    ):
+        (manifest / f"{name}.jar").touch()
+    (manifest / "pom.xml").touch()
+    return spark, manifest
 
 
-def test_add_s3a_jars_adds_hadoop_aws_of_the_bundled_version(fake_spark, tmp_path):
-    jars, submit = fake_spark
-    env = {**os.environ, "FAKE_LOG": str(tmp_path / "pkg"), "HADOOP_VERSION": "3.5.0"}
-    result = subprocess.run(
-        ["sh", str(REPO_ROOT / "deploy/spark/add-s3a-jars.sh"), str(jars), str(submit)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+def test_check_jars_passes_a_manifest_that_fits(fake_jars):
+    result = check_jars(*fake_jars)
     assert result.returncode == 0, result.stderr + result.stdout
-    assert (tmp_path / "pkg").read_text().strip() == "org.apache.hadoop:hadoop-aws:3.5.0"
-    assert sorted(p.name for p in jars.iterdir()) == [
-        "bundle-2.35.4.jar",
-        "hadoop-aws-3.5.0.jar",
-        "hadoop-client-api-3.5.0.jar",
-        "hadoop-client-runtime-3.5.0.jar",
-        "slf4j-api-2.0.17.jar",  # Spark's own copy kept, not duplicated
-        "wildfly-openssl-1.1.3.Final.jar",
-    ]
+    assert "Spark 4.1.2 (Scala 2.13, Hadoop 3.4.2)" in result.stdout
 
 
-def test_add_s3a_jars_refuses_a_hadoop_version_mismatch(fake_spark, tmp_path):
-    jars, submit = fake_spark
-    env = {**os.environ, "FAKE_LOG": str(tmp_path / "pkg"), "HADOOP_VERSION": "3.4.1"}
-    result = subprocess.run(
-        ["sh", str(REPO_ROOT / "deploy/spark/add-s3a-jars.sh"), str(jars), str(submit)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+def test_check_jars_refuses_hadoop_aws_of_another_hadoop(fake_jars):
+    spark, manifest = fake_jars
+    (manifest / "hadoop-aws-3.4.2.jar").rename(manifest / "hadoop-aws-3.4.1.jar")
+    result = check_jars(spark, manifest)
     assert result.returncode != 0
-    assert "bundles Hadoop 3.5.0" in result.stderr
-    assert not (jars / "hadoop-aws-3.4.1.jar").exists() and not (tmp_path / "pkg").exists()
+    assert "hadoop-aws-3.4.1.jar in the manifest, but Spark bundles Hadoop 3.4.2" in result.stderr
+
+
+def test_check_jars_refuses_an_iceberg_runtime_for_another_spark(fake_jars):
+    spark, manifest = fake_jars
+    (manifest / "iceberg-spark-runtime-4.1_2.13-1.12.0.jar").rename(
+        manifest / "iceberg-spark-runtime-4.0_2.13-1.12.0.jar"
+    )
+    result = check_jars(spark, manifest)
+    assert result.returncode != 0
+    assert "not the Iceberg runtime for Spark 4.1 / Scala 2.13" in result.stderr
+
+
+def test_check_jars_refuses_a_jar_spark_already_ships(fake_jars):
+    spark, manifest = fake_jars
+    (manifest / "httpclient-4.5.13.jar").touch()
+    result = check_jars(spark, manifest)
+    assert result.returncode != 0
+    assert "httpclient-4.5.13.jar duplicates Spark's own httpclient-4.5.14.jar" in result.stderr
+
+
+def test_check_jars_refuses_a_folder_that_is_not_sparks(fake_jars, tmp_path):
+    _, manifest = fake_jars
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = check_jars(empty, manifest)
+    assert result.returncode != 0 and "is not a Spark jars folder" in result.stderr
+    result = check_jars(fake_jars[0], empty)
+    assert result.returncode != 0 and "no jars in" in result.stderr

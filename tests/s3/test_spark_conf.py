@@ -68,8 +68,18 @@ def test_local_lake_has_nothing_s3a(settings: Settings):
 
 
 def test_common_settings_are_the_same_for_both(settings: Settings, s3_lake_settings: Settings):
+    """Only the s3a settings and the catalog's file I/O differ between a local and an S3 lake."""
     local, s3 = spark_conf(settings), spark_conf(s3_lake_settings)
-    assert {k: v for k, v in s3.items() if not k.startswith(S3A)} == local
+    catalog = f"spark.sql.catalog.{settings.catalog_name}."
+    io = ("io-impl", "s3.", "client.region", "warehouse")
+
+    def common(conf):
+        return {k: v for k, v in conf.items() if not k.startswith(S3A) and not k.startswith(tuple(catalog + p for p in io))}
+
+    assert common(s3) == common(local)
+    assert s3[catalog + "warehouse"] == "s3://lake/warehouse"
+    assert s3[catalog + "io-impl"] == "org.apache.iceberg.aws.s3.S3FileIO"
+    assert local[catalog + "warehouse"].startswith("file:///") and catalog + "io-impl" not in local
 
 
 def test_production_environment(monkeypatch, tmp_path):

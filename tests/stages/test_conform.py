@@ -1,15 +1,18 @@
 """Conform on hand-made drops: reasons per row, whole-file refusals that block nothing,
-and a crash between commits that a re-run repairs to exactly the uninterrupted result."""
+and a crash after the table commit that a re-run repairs to exactly the uninterrupted result."""
 
 import io
 import zipfile
 
 import pytest
+from pyspark.sql import functions as F
 
+from citylake.core import tables
 from citylake.core.lake import Lake
 from citylake.core.ledger import Ledger
 from citylake.core.registry import load_registrations
-from citylake.core.zones import quarantine_dir, standardized_dir
+from citylake.core.spark import use_catalog
+from citylake.core.zones import quarantine_dir, standardized_marker
 from citylake.stages import ingest
 from citylake.stages.conform import ConformError, conform_batch, conform_batches
 from citylake.stages.receipts import write_receipts
@@ -41,7 +44,8 @@ def _drop(settings, reg, name, data):
 
 def _zones(spark, settings, reg, batch_id):
     lake = Lake.from_settings(settings)
-    good = spark.read.parquet(lake.spark_uri(standardized_dir(reg.resource, batch_id)))
+    use_catalog(spark, settings)
+    good = spark.table(tables.standardized_table(reg).spark(settings)).filter(F.col("_batch_id") == batch_id)
     bad = spark.read.parquet(lake.spark_uri(quarantine_dir(reg.resource, batch_id)))
     return (
         {tuple(r) for r in good.drop("_received_at").collect()},
@@ -113,28 +117,28 @@ def test_declared_gbk_but_sent_as_utf8_is_still_read(spark, settings, reg):
 def test_crash_between_commits_then_rerun_equals_uninterrupted_run(spark, settings, reg, tmp_path, monkeypatch):
     data = ("\n".join([HEADER, *ROWS]) + "\n").encode("gbk")
     batch = _drop(settings, reg, "企业登记.csv", data)
-    real_commit = Lake.commit
-    commits = []
+    real_write = Lake.write_json
 
-    def crash_on_second_commit(self, *args, **kwargs):  # die between the standardized and quarantine commits
-        commits.append(args[1])
-        if len(commits) == 2:
+    def crash_on_the_marker(self, rel, obj):  # die after the table commit and the quarantine commit
+        if rel == standardized_marker(reg.resource, batch):
             raise ConformError("simulated crash after the standardized commit")
-        return real_commit(self, *args, **kwargs)
+        return real_write(self, rel, obj)
 
     with monkeypatch.context() as m:
-        m.setattr(Lake, "commit", crash_on_second_commit)
+        m.setattr(Lake, "write_json", crash_on_the_marker)
         with pytest.raises(ConformError, match="simulated crash"):
             conform_batch(spark, settings, reg, batch)
-    assert commits[0].startswith("standardized/")
-    # Half-committed: standardized is in place but the batch is not "conformed" for any reader.
+    # Half-committed: the rows are in the table but the batch is not "conformed" for any reader.
     assert Ledger.read(settings, reg).pending("conform") == [batch]
     assert Ledger.read(settings, reg).pending("check") == []
     [rerun] = conform_batches(spark, settings, reg)
     after_crash = _zones(spark, settings, reg, batch)
+    good_rows = spark.table(tables.standardized_table(reg).spark(settings)).filter(F.col("_batch_id") == batch)
+    assert good_rows.count() == rerun.standardized, "the re-run replaced the batch's rows, it did not add to them"
 
     clean = settings.__class__.from_env(
-        home=tmp_path / "clean", lake_uri=(tmp_path / "clean" / "lake").as_uri(), resources_dir=settings.resources_dir
+        home=tmp_path / "clean", lake_uri=(tmp_path / "clean" / "lake").as_uri(), resources_dir=settings.resources_dir,
+        catalog_name="clean",
     )
     clean_batch = _drop(clean, reg, "企业登记.csv", data)
     uninterrupted = conform_batch(spark, clean, reg, clean_batch)

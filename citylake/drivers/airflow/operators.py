@@ -11,7 +11,8 @@ every pending batch. Around the plain submit it adds what the DAGs need:
   job's own error line, and pushed as XCom ``citylake_failure`` for the receipt task;
 * ``spark-submit`` is found even when only the pip-installed pyspark provides it;
 * the job is told the connection's master (``CITYLAKE_SPARK_MASTER``), so the
-  session it builds runs where the connection says.
+  session it builds runs where the connection says;
+* the jars of deploy/spark/pom.xml (:attr:`Settings.spark_jars_dir`) are passed with ``--jars``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from citylake.core.settings import ENV, Settings
+from citylake.core.spark import spark_jars
 from citylake.drivers.airflow.tasks import StageFailure, load_reg, pending_for, spark_failure_reason
 
 FAILURE_XCOM_KEY = "citylake_failure"
@@ -86,6 +88,10 @@ class StageSparkSubmitOperator(SparkSubmitOperator):
     def _prepare_environment(self) -> None:
         if self._spark_binary is None:
             self._spark_binary = find_spark_submit()
+        if not self.jars:
+            # Iceberg, S3 and JDBC jars on the driver's class path from the start: the catalog
+            # classes are loaded when the session starts, before any jar added later would be seen.
+            self.jars = ",".join(spark_jars(Settings.from_env()))
         env = {"PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
         conn = BaseHook.get_connection(self._conn_id)
         if (self._deploy_mode or conn.extra_dejson.get("deploy-mode")) != "cluster":

@@ -1,7 +1,7 @@
 """Run a resource's suite on one standardized batch and write the quality zone.
 
-``check_batch`` reads ``standardized/<resource>/batch_id=<id>/*.parquet`` through
-:class:`citylake.core.lake.Lake`, validates it with Great Expectations 1.x (ephemeral context,
+``check_batch`` reads the batch from the standardized Iceberg table through pyiceberg (the snapshot
+its commit marker names), validates it with Great Expectations 1.x (ephemeral context,
 pandas datasource, whole-dataframe batch), evaluates the batch-level quarantine gate, and
 writes ``quality/<resource>/batch_id=<id>/result.json`` (our summary, below),
 ``validation.json`` (the raw GE validation result) and, last, the short quality marker
@@ -38,7 +38,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from citylake.core import zones
+from citylake.core import tables, zones
 from citylake.core.lake import Lake
 from citylake.core.ledger import QUALITY_OF
 from citylake.core.registry import Registration
@@ -66,32 +66,27 @@ MARKER_KEYS = (
 
 
 # ---- reading -----------------------------------------------------------------------------
-def _parquet_files(lake: Lake, rel_dir: str) -> list[str]:
-    return [
-        f.path
-        for f in lake.list_files(rel_dir)
-        if not f.name.startswith(("_", "."))
-        and f.name.endswith(".parquet")
-        and not any(part.startswith(("_", ".")) for part in f.path[len(rel_dir) + 1 :].split("/")[:-1])
-    ]
+def read_standardized(settings: Settings, reg: Registration, batch_id: str, marker: dict | None = None):
+    """The standardized batch as one Arrow table, read through pyiceberg from the table snapshot
+    its commit marker names (so the rows judged are the rows that commit wrote), with the columns
+    the batch was written with."""
+    from pyiceberg.expressions import EqualTo
 
-
-def read_standardized(lake: Lake, reg: Registration, batch_id: str):
-    """The standardized batch as one Arrow table (empty table when the batch has no rows)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rel = zones.standardized_dir(reg.resource, batch_id)
-    files = _parquet_files(lake, rel)
-    if files:
-        # partitioning=None: the path's "batch_id=…" must not become a column
-        tables = [pq.read_table(lake.fs_path(p), filesystem=lake.fs, partitioning=None) for p in files]
-        return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
-    marker = lake.read_json_or(zones.standardized_marker(reg.resource, batch_id))
+    lake = Lake.from_settings(settings)
+    marker = marker or lake.read_json_or(zones.standardized_marker(reg.resource, batch_id))
     if marker is None:
-        raise FileNotFoundError(f"standardized batch {reg.resource}/{batch_id} not found in {lake.uri}/{rel}")
-    names = [c["name"] if isinstance(c, dict) else str(c) for c in marker.get("columns") or []]
-    return pa.table({n: pa.array([], type=pa.string()) for n in names})
+        raise FileNotFoundError(f"standardized batch {reg.resource}/{batch_id} is not committed in {lake.uri}")
+    table = tables.load_table(settings, tables.standardized_table(reg))
+    if table is None:
+        raise FileNotFoundError(f"standardized table {tables.standardized_table(reg).ident} is missing")
+    names = [c["name"] for c in marker.get("columns") or []]
+    have = {f.name for f in table.schema().fields}
+    scan = table.scan(
+        row_filter=EqualTo("_batch_id", batch_id),
+        selected_fields=tuple(n for n in names if n in have) or ("*",),
+        snapshot_id=marker.get("snapshot_id"),
+    )
+    return scan.to_arrow()
 
 
 def to_frame(table):
@@ -226,8 +221,9 @@ def check_batch(
     gx, _ = _gx()
     # Read before the rows: if the batch is conformed again meanwhile, this result names the older
     # commit and the ledger will not count it.
-    judged = (lake.read_json_or(zones.standardized_marker(reg.resource, batch_id)) or {}).get("committed_at")
-    table = read_standardized(lake, reg, batch_id)
+    marker = lake.read_json_or(zones.standardized_marker(reg.resource, batch_id)) or {}
+    judged = marker.get("committed_at")
+    table = read_standardized(settings, reg, batch_id, marker or None)
     rows = table.num_rows
     if quarantined is None:
         quarantined = quarantined_rows(lake, reg, batch_id)

@@ -2,9 +2,12 @@
 
 What is read, per resource, all through the batch ledger (:mod:`citylake.core.ledger`):
 
-* the curated pointer — ``rows`` (row count), ``updated_at`` (last update of the curated
-  data), ``columns`` (the field list as present) and ``version``/``batches``. When ``columns`` is
-  missing, the Parquet schema of the first file under ``curated/<res>/version=<v>/`` is used.
+* the curated Iceberg table's metadata (:func:`citylake.core.tables.table_facts`), no data file
+  read — row count (records less deleted rows, from the current snapshot's summary), the columns
+  as the table has them, the snapshot of the last change curate made and its last update: the
+  newest receipt time of the batches the table holds (``citylake.received-through`` in that
+  snapshot's summary; its commit time when absent). Without a table (nothing curated yet), the
+  curated pointer's figures.
 * each raw batch manifest — batches received (status
   ``ingested``), rejected drops (status ``rejected``) and the time each was received
   (``received_at``). Without manifests, the checksum index counts the batches.
@@ -37,7 +40,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from citylake.core import zones
+from citylake.core import tables
 from citylake.core.lake import Lake
 from citylake.core.ledger import Ledger
 from citylake.core.masking import mask_kind, mask_value
@@ -165,36 +168,11 @@ def freshness(update_cycle: str, reference: datetime | None, now: datetime) -> t
     return assess(update_cycle, reference, now)["status"], max_age(update_cycle)
 
 
-def _present_columns(lake: Lake, reg: Registration, current: dict) -> tuple[list[dict] | None, str | None]:
+def _pointer_columns(current: dict) -> list[dict] | None:
     cols = current.get("columns")
-    if isinstance(cols, list) and cols:
-        out = []
-        for c in cols:
-            if isinstance(c, dict) and c.get("name"):
-                out.append({"name": str(c["name"]), "type": str(c.get("type") or "")})
-            elif isinstance(c, str):
-                out.append({"name": c, "type": ""})
-        return out, "curated pointer"
-    files = curated_files(lake, reg.resource, current)
-    if not files:
-        return None, None
-    import pyarrow.parquet as pq
-
-    with lake.open_read(files[0]) as fh:
-        schema = pq.read_schema(fh)
-    return [{"name": n, "type": str(t)} for n, t in zip(schema.names, schema.types)], "parquet"
-
-
-def curated_files(lake: Lake, resource: str, current: dict | None) -> list[str]:
-    """Parquet files of the curated version the pointer names (readers read only that one)."""
-    if not current or current.get("version") in (None, ""):
-        return []
-    path = current.get("path")
-    if isinstance(path, str) and path.startswith(zones.curated_dir(resource) + "/"):
-        vdir = path
-    else:
-        vdir = zones.curated_version_dir(resource, str(current["version"]))
-    return [f.path for f in lake.list_files(vdir) if f.name.endswith(".parquet") and f.size > 0]
+    if not isinstance(cols, list) or not cols:
+        return None
+    return [{"name": str(c["name"]), "type": str(c.get("type") or "")} for c in cols if isinstance(c, dict)]
 
 
 def schema_drift(reg: Registration, columns: list[dict]) -> list[str]:
@@ -219,7 +197,9 @@ def schema_drift(reg: Registration, columns: list[dict]) -> list[str]:
     return out
 
 
-def collect_facts(lake: Lake, reg: Registration, now: datetime | None = None) -> ResourceFacts:
+def collect_facts(lake: Lake, reg: Registration, now: datetime | None = None,
+                  table: tables.TableFacts | None = None) -> ResourceFacts:
+    """The entry's facts; ``table`` is the curated table's metadata when the catalog is at hand."""
     now = now or datetime.now(UTC)
     res = reg.resource
     facts = ResourceFacts(resource=res)
@@ -282,16 +262,24 @@ def collect_facts(lake: Lake, reg: Registration, now: datetime | None = None) ->
 
     # curated
     current = ledger.curated
-    if isinstance(current, dict):
+    if table is not None and table.snapshot_id is not None:
+        facts.has_data = True
+        facts.curated_version = str(table.changed_snapshot_id or table.snapshot_id)
+        facts.row_count = table.rows
+        changed_ms = table.changed_at_ms or table.updated_at_ms
+        facts.last_updated_at = _parse_time(table.received_through) or datetime.fromtimestamp(changed_ms / 1000, UTC)
+        facts.freshness_reference = facts.last_updated_at
+        facts.columns_present = [{"name": c["name"], "type": c["type"]} for c in table.columns]
+        facts.columns_source = f"Iceberg table {table.table}"
+    elif isinstance(current, dict):
         facts.has_data = True
         facts.curated_version = None if current.get("version") is None else str(current.get("version"))
         facts.row_count = _rows(current)
-        facts.last_updated_at = _parse_time(current.get("updated_at"))
+        facts.last_updated_at = _parse_time(current.get("received_through") or current.get("updated_at"))
         facts.freshness_reference = facts.last_updated_at
-        try:
-            facts.columns_present, facts.columns_source = _present_columns(lake, reg, current)
-        except (OSError, ValueError) as exc:  # unreadable parquet: say so, do not fail the publication
-            facts.notes.append(f"无法读取 curated 数据结构：{exc}")
+        facts.columns_present = _pointer_columns(current)
+        facts.columns_source = "curated pointer" if facts.columns_present else None
+    if facts.has_data:
         if facts.columns_present is not None:
             facts.drift = schema_drift(reg, facts.columns_present)
     else:
@@ -307,27 +295,17 @@ def collect_facts(lake: Lake, reg: Registration, now: datetime | None = None) ->
     return facts
 
 
-def sample_rows(lake: Lake, reg: Registration, limit: int = 5) -> tuple[list[FieldSpec], list[list]]:
-    """A few rows from curated data, registered fields only, every personal or restricted value
+def sample_rows(settings, reg: Registration, limit: int = 5) -> tuple[list[FieldSpec], list[list]]:
+    """A few rows of the curated table, registered fields only, every personal or restricted value
     masked again by the registration's mask kind. Returns (fields shown, rows)."""
-    files = curated_files(lake, reg.resource, Ledger.read(lake, reg).curated)
-    if not files:
+    table = tables.load_table(settings, tables.curated_table(reg))
+    if table is None or table.current_snapshot() is None:
         return [], []
-    import pyarrow.parquet as pq
-
-    rows: list[dict] = []
-    names: set[str] = set()
-    for path in files:
-        with lake.open_read(path) as fh:
-            pf = pq.ParquetFile(fh)
-            names = set(pf.schema_arrow.names)
-            wanted = [f.name for f in reg.fields if f.name in names]
-            for batch in pf.iter_batches(batch_size=limit, columns=wanted):
-                rows.extend(batch.to_pylist())
-                break
-        if len(rows) >= limit:
-            break
+    names = {f.name for f in table.schema().fields}
     shown = [f for f in reg.fields if f.name in names]
+    if not shown:
+        return [], []
+    rows = table.scan(selected_fields=tuple(f.name for f in shown), limit=limit).to_arrow().to_pylist()
     out = []
     for r in rows[:limit]:
         out.append(

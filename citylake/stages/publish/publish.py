@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from citylake.core import tables
 from citylake.core.lake import Lake
 from citylake.core.registry import Registration, load_registrations
 from citylake.core.settings import Settings
@@ -184,11 +185,14 @@ def publish(settings: Settings, registrations: list[Registration] | None = None,
     now = _utc(now) or datetime.now(UTC)
     regs = registrations if registrations is not None else load_registrations(settings.resources_dir)
     lake = Lake.from_settings(settings)
-    facts = {reg.resource: collect_facts(lake, reg, now=now) for reg in regs}
+    facts = {
+        reg.resource: collect_facts(lake, reg, now=now, table=tables.table_facts(settings, tables.curated_table(reg)))
+        for reg in regs
+    }
     samples = {}
     for reg in regs:
         try:
-            samples[reg.resource] = sample_rows(lake, reg)
+            samples[reg.resource] = sample_rows(settings, reg)
         except (OSError, ValueError):
             samples[reg.resource] = ([], [])
     templates, template_warnings = drop_templates(regs)

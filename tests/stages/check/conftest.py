@@ -1,23 +1,20 @@
-"""Fixtures for the expectations tests: registrations and small standardized batches written
-with pyarrow straight into the throw-away lake (canonical columns + lineage + commit markers),
-shaped as conform writes them (docs/conform-rules.md, docs/zones.md)."""
+"""Fixtures for the expectations tests: registrations and small standardized batches written with
+pyiceberg into the throw-away lake's standardized table (canonical columns + lineage + commit
+markers), shaped as conform writes them (docs/conform-rules.md, docs/zones.md). No Spark needed."""
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from citylake.core import identifiers as ids
-from citylake.core import zones
+from citylake.core import tables, zones
 from citylake.core.lake import Lake
 from citylake.core.registry import load_registrations
-from citylake.core.zones import standardized_dir
 
 DIVISION = "410102"  # 郑州市中原区, in the latest GB/T 2260 edition
 
@@ -112,21 +109,30 @@ def arrow_schema(reg) -> pa.Schema:
 
 
 def write_batch(settings, reg, batch_id: str, rows: list[dict], quarantined: int | None = None,
-                schema: pa.Schema | None = None, junk: bool = False) -> None:
+                schema: pa.Schema | None = None) -> None:
+    """Rows into the standardized Iceberg table (through pyiceberg, partitioned by batch, as conform
+    leaves them) and the commit markers naming the snapshot."""
+    from pyiceberg.expressions import EqualTo
+
     lake = Lake.from_settings(settings)
     schema = schema or arrow_schema(reg)
+    # Iceberg stores microseconds; conform's Spark writes them so too.
+    schema = pa.schema([
+        f.with_type(pa.timestamp("us", tz=f.type.tz)) if pa.types.is_timestamp(f.type) else f for f in schema
+    ])
     table = pa.Table.from_pylist(rows, schema=schema)
-    base = standardized_dir(reg.resource, batch_id)
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    lake.write_bytes(Lake.join(base, "part-00000.parquet"), buf.getvalue())
-    if junk:  # what Spark leaves beside the data: must be ignored
-        lake.write_bytes(Lake.join(base, "_SUCCESS"), b"")
-        lake.write_bytes(Lake.join(base, ".part-00000.parquet.crc"), b"not parquet")
+    catalog = tables.python_catalog(settings)
+    catalog.create_namespace_if_not_exists(tables.STANDARDIZED_NAMESPACE)
+    ident = tables.standardized_table(reg).tuple
+    if not catalog.table_exists(ident):
+        created = catalog.create_table(ident, schema=schema)
+        created.update_spec().add_identity("_batch_id").commit()
+    tbl = catalog.load_table(ident)
+    tbl.overwrite(table, overwrite_filter=EqualTo("_batch_id", batch_id))
     lake.write_json(
         zones.standardized_marker(reg.resource, batch_id),
-        {"batch_id": batch_id, "rows": len(rows), "columns": schema.names,
-         "committed_at": "2024-06-01T08:00:00Z"},
+        {"batch_id": batch_id, "rows": len(rows), "columns": [{"name": n} for n in schema.names],
+         "snapshot_id": tbl.current_snapshot().snapshot_id, "committed_at": "2024-06-01T08:00:00Z"},
     )
     if quarantined is not None:
         lake.write_json(

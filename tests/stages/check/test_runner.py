@@ -5,7 +5,6 @@ asserts on the results it gets back and on the files written."""
 
 from __future__ import annotations
 
-import time
 from datetime import date, datetime, timedelta
 
 import pyarrow as pa
@@ -34,7 +33,7 @@ def failures(result, blocking=True):
 
 def test_good_batch_passes_and_writes_the_quality_zone(settings, regs, make_batch):
     reg = regs["enterprise_registration"]
-    make_batch(reg, n=25, batch_id="good", quarantined=5, junk=True)
+    make_batch(reg, n=25, batch_id="good", quarantined=5)
     result = check_batch(settings, reg, "good")
 
     assert RESULT_KEYS <= set(result)
@@ -245,17 +244,18 @@ def test_missing_column_and_wrong_type_block(settings, regs, std):
     assert wrong_type["description_zh"].startswith("字段类型为日期")
 
 
-def test_rows_from_another_batch_block(settings, regs, make_batch):
+def test_a_batch_is_read_alone_from_the_shared_table(settings, regs, make_batch):
+    """The standardized table holds every batch; check reads only its own partition (the
+    ``_batch_id`` expectation stays as a guard)."""
     reg = regs["housing_fund_units"]
 
     def mutate(rows):
         rows[0]["_batch_id"] = "other"
 
-    make_batch(reg, batch_id="mine", mutate=mutate)
+    make_batch(reg, n=20, batch_id="mine", mutate=mutate)
+    make_batch(reg, n=7, batch_id="next")
     result = check_batch(settings, reg, "mine")
-    assert [(f["expectation"], f["column"]) for f in result["blocking_failures"]] == [
-        ("expect_column_values_to_be_in_set", "_batch_id")
-    ]
+    assert result["success"] is True and result["rows"] == 19
 
 
 def test_unknown_batch_raises(settings, regs):
@@ -276,29 +276,19 @@ def test_naive_and_aware_timestamps_both_validate(settings, regs, std):
     assert check_batch(settings, reg, "naive")["success"] is True
 
 
-def test_ten_thousand_rows_in_under_two_seconds(settings, regs, make_batch):
-    """Target: < 2 s for 10k rows once GE is imported (≈0.6 s on an idle 2-core machine).
-    Measured as CPU time of this process, so other jobs on a shared machine do not make it flaky."""
-    reg = regs["air_quality_hourly"]  # the widest suite (baseline + extras)
+def test_ten_thousand_rows_of_the_widest_suite(settings, regs, make_batch):
+    """The widest suite (baseline + extras) over 10k rows. Its speed is reported by the benchmark
+    (scripts/bench_conform.py), not asserted here."""
+    reg = regs["air_quality_hourly"]
     make_batch(reg, n=10_000, batch_id="big", quarantined=10)
-    best_cpu = best_wall = float("inf")
-    for _ in range(2):  # the first call may still import parts of GE
-        t, c = time.perf_counter(), time.process_time()
-        result = check_batch(settings, reg, "big")
-        best_cpu = min(best_cpu, time.process_time() - c)
-        best_wall = min(best_wall, time.perf_counter() - t)
+    result = check_batch(settings, reg, "big")
     assert result["success"] is True and result["rows"] == 10_000
-    assert best_cpu < 2.0, f"check_batch used {best_cpu:.2f}s CPU ({best_wall:.2f}s wall) for 10k rows"
 
 
-def test_batch_with_only_a_marker_is_an_empty_batch(settings, regs, std):
+def test_batch_with_no_good_rows_is_an_empty_batch(settings, regs, std, make_batch):
     reg = regs["housing_fund_units"]
-    lake = Lake.from_settings(settings)
-    names = std.arrow_schema(reg).names
-    lake.write_json(
-        zones.standardized_marker(reg.resource, "nofiles"),
-        {"batch_id": "nofiles", "rows": 0, "columns": names, "committed_at": "2024-06-01T08:00:00Z"},
-    )
+    make_batch(reg, n=5, batch_id="other")
+    std.write_batch(settings, reg, "nofiles", [], quarantined=0)
     result = check_batch(settings, reg, "nofiles", quarantined=0)
     assert result["rows"] == 0 and result["success"] is False
     assert [f["expectation"] for f in result["blocking_failures"]] == ["expect_table_row_count_to_be_between"]

@@ -1,6 +1,6 @@
-"""Helpers for the directory tests: a small hand-made lake (marker JSONs + curated Parquet, as
-docs/zones.md describes them), so the tests do not depend on the pipeline, and directory database
-URLs for SQLite and, when reachable, PostgreSQL."""
+"""Helpers for the directory tests: a small hand-made lake (marker JSONs + curated Iceberg tables
+written with pyiceberg, as docs/zones.md describes them), so the tests do not depend on Spark or the
+pipeline, and directory database URLs for SQLite and, when reachable, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from citylake.core import zones
+from citylake.core import tables, zones
 from citylake.core.lake import Lake
 from citylake.core.settings import REPO_ROOT, Settings
 
@@ -22,10 +21,14 @@ def _ts(dt: datetime) -> str:
     return dt.isoformat()
 
 
-def _parquet(lake: Lake, rel: str, table: pa.Table) -> None:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    lake.write_bytes(rel, sink.getvalue().to_pybytes())
+def curated_table(settings: Settings, dept: str, res: str, table: pa.Table, received_through: datetime) -> int:
+    """The resource's curated table holding ``table``, committed as curate stamps its snapshots."""
+    catalog = tables.python_catalog(settings)
+    catalog.create_namespace_if_not_exists(dept)
+    tbl = catalog.create_table((dept, res), schema=table.schema)
+    tbl.append(table, snapshot_properties={
+        tables.SNAPSHOT_OPERATION: "merge", tables.SNAPSHOT_RECEIVED_THROUGH: _ts(received_through)})
+    return tbl.current_snapshot().snapshot_id
 
 
 def _batch(lake: Lake, dept: str, res: str, batch: str, received: datetime, *, std: int, quar: int,
@@ -128,15 +131,17 @@ def build_small_lake(settings: Settings) -> Lake:
             "_batch_id": ["b001", "b002", "b002", "b002"],
         }
     )
-    _parquet(lake, f"curated/{res}/version=2/part-0000.parquet", table)
+    updated = t0 + timedelta(days=1, minutes=10)
+    snapshot = curated_table(settings, dept, res, table, updated)
     lake.write_json(
         zones.curated_pointer(res),
         {
-            "version": 2,
+            "version": str(snapshot),
             "rows": 4,
             "columns": [{"name": n, "type": str(t)} for n, t in zip(table.schema.names, table.schema.types)],
-            "batches": ["b001", "b002"],
-            "updated_at": _ts(t0 + timedelta(days=1, minutes=10)),
+            "batches": {"b001": _ts(t0 + timedelta(minutes=5)), "b002": _ts(t0 + timedelta(days=1, minutes=5))},
+            "updated_at": _ts(updated),
+            "received_through": _ts(updated),
         },
     )
 
@@ -158,14 +163,16 @@ def build_small_lake(settings: Settings) -> Lake:
             "wind_speed": [1.2, 2.3],
         }
     )
-    _parquet(lake, f"curated/{res}/version=1/part-0000.parquet", air)
+    updated = NOW - timedelta(hours=3) + timedelta(minutes=10)
+    snapshot = curated_table(settings, dept, res, air, updated)
     lake.write_json(
         zones.curated_pointer(res),
         {
-            "version": 1,
+            "version": str(snapshot),
             "rows": 2,
-            "batches": ["a001"],
-            "updated_at": _ts(NOW - timedelta(hours=3) + timedelta(minutes=10)),
+            "batches": {"a001": _ts(NOW - timedelta(hours=3) + timedelta(minutes=5))},
+            "updated_at": _ts(updated),
+            "received_through": _ts(updated),
         },
     )
 

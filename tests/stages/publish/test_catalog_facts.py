@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from catalog_fixtures import NOW
 
+from citylake.core import tables
 from citylake.core.lake import Lake
 from citylake.core.masking import mask_address, mask_cn_id, mask_mobile, mask_name, mask_value
 from citylake.core.registry import load_registrations
@@ -18,22 +19,29 @@ def regs(settings):
     return {r.resource: r for r in load_registrations(settings.resources_dir)}
 
 
+def facts_of(settings, reg):
+    """As the publication reads them: markers through the ledger, the curated table's metadata."""
+    table = tables.table_facts(settings, tables.curated_table(reg))
+    return collect_facts(Lake.from_settings(settings), reg, now=NOW, table=table)
+
+
 def test_empty_lake_says_there_is_no_data(settings, regs):
-    lake = Lake.from_settings(settings)
     for reg in regs.values():
-        f = collect_facts(lake, reg, now=NOW)
+        f = facts_of(settings, reg)
         assert not f.has_data and f.row_count is None and f.last_updated_at is None
         assert f.batches_received == 0 and f.quality_latest_pass_rate is None and f.quarantine_rate is None
         assert f.freshness == "no_data" and f.freshness_label == "暂无数据"
         assert f.columns_present is None and f.drift == []
         assert any("暂无" in n for n in f.notes)
-        assert sample_rows(lake, reg) == ([], [])
+        assert sample_rows(settings, reg) == ([], [])
         assert f.to_dict()["freshness"] == "no_data"
 
 
-def test_facts_from_markers(small_lake, regs):
-    f = collect_facts(small_lake, regs["enterprise_registration"], now=NOW)
-    assert f.has_data and f.row_count == 4 and f.curated_version == "2"
+def test_facts_from_markers_and_table_metadata(settings, small_lake, regs):
+    reg = regs["enterprise_registration"]
+    f = facts_of(settings, reg)
+    snapshot = tables.load_table(settings, tables.curated_table(reg)).current_snapshot().snapshot_id
+    assert f.has_data and f.row_count == 4 and f.curated_version == str(snapshot)
     assert f.last_updated_at == NOW - timedelta(days=2) + timedelta(minutes=10)
     assert f.batches_received == 3 and f.batches_rejected == 0
     assert f.last_received_at == NOW - timedelta(hours=20)
@@ -48,15 +56,15 @@ def test_facts_from_markers(small_lake, regs):
     assert f.quarantine_reasons["division_unknown:division_code"] == 50
     assert f.quarantine_reasons["uscc_check:uscc"] == 5
     # fields as present, technical / derived columns are not drift
-    assert f.columns_source == "curated pointer"
+    assert f.columns_source == "Iceberg table scjg.enterprise_registration"
     assert [c["name"] for c in f.columns_present][:3] == ["uscc", "enterprise_name", "legal_rep"]
     assert f.drift == []
     assert f.freshness == "on_time"  # 每日: updated 2 days - 10 min ago
 
 
-def test_freshness_overdue_and_drift_from_parquet_schema(small_lake, regs):
-    f = collect_facts(small_lake, regs["air_quality_hourly"], now=NOW)
-    assert f.columns_source == "parquet"  # the curated pointer has no columns
+def test_freshness_overdue_and_drift_from_the_table_schema(settings, small_lake, regs):
+    f = facts_of(settings, regs["air_quality_hourly"])
+    assert f.columns_source == "Iceberg table sthj.air_quality_hourly"  # the curated pointer has no columns
     assert f.freshness == "overdue" and f.freshness_allowance_hours == 1  # 实时: 1 hour
     assert any("co" in d and "不存在" in d for d in f.drift)
     assert any("wind_speed" in d for d in f.drift)
@@ -64,8 +72,8 @@ def test_freshness_overdue_and_drift_from_parquet_schema(small_lake, regs):
     assert f.quality_latest_pass_rate == 1.0 and f.quarantine_rate == 0.0
 
 
-def test_failed_gate_and_rejected_drop_without_curated(small_lake, regs):
-    f = collect_facts(small_lake, regs["housing_fund_units"], now=NOW)
+def test_failed_gate_and_rejected_drop_without_curated(settings, small_lake, regs):
+    f = facts_of(settings, regs["housing_fund_units"])
     assert not f.has_data and f.freshness == "no_data" and f.row_count is None
     assert f.batches_received == 1 and f.batches_rejected == 1
     assert f.quality_latest_success is False and f.quality_latest_pass_rate == 0.4
@@ -101,9 +109,9 @@ def test_drift_detects_type_changes(regs):
     assert type_family("timestamp[us, tz=UTC]") == "timestamp" and type_family("large_string") == "text"
 
 
-def test_samples_are_masked_again_by_registration(small_lake, regs):
+def test_samples_are_masked_again_by_registration(settings, small_lake, regs):
     reg = regs["enterprise_registration"]
-    fields, rows = sample_rows(small_lake, reg, limit=5)
+    fields, rows = sample_rows(settings, reg, limit=5)
     names = [f.name for f in fields]
     assert "_batch_id" not in names and "registered_capital_currency" not in names  # registered fields only
     assert len(rows) == 4
