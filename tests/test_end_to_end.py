@@ -95,6 +95,7 @@ def test_every_engine_counts_each_curated_table_as_the_directory_does(spark, cha
                                                                         by_duckdb, directory)
         props = catalog.load_table(table.tuple).properties
         assert props["citylake.department"] == reg.department and props["comment"] == reg.name
+        assert props[tables.DIRECTORY_CODE] == result.codes[reg.resource]
 
 
 def test_second_run_on_the_same_drops_changes_nothing(spark, chain):

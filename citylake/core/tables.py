@@ -28,11 +28,11 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
+from citylake.core import zones
 from citylake.core.registry import Registration
 from citylake.core.settings import Settings
 
 STANDARDIZED_NAMESPACE = "standardized"
-WAREHOUSE_DIR = "warehouse"
 # Curated tables are merged by row-level deletes plus new files (merge-on-read), so a merge writes
 # the changed rows, not the table; format v2 position deletes are read by Spark, pyiceberg and DuckDB.
 CURATED_PROPERTIES = {
@@ -48,6 +48,8 @@ COMMON_PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "20",
 }
+# Table property the directory publisher sets: the entry's 目录代码.
+DIRECTORY_CODE = "citylake.directory-code"
 # Snapshot summary keys citylake writes (``citylake.`` prefix): which batches a commit holds.
 SNAPSHOT_BATCH = "citylake.batch-id"
 SNAPSHOT_BATCHES = "citylake.batches"
@@ -90,7 +92,7 @@ def warehouse_uri(settings: Settings) -> str:
     root = settings.lake_uri.rstrip("/")
     if root.startswith("s3a://"):
         root = "s3://" + root[len("s3a://"):]
-    return f"{root}/{WAREHOUSE_DIR}"
+    return f"{root}/{zones.WAREHOUSE_DIR}"
 
 
 def is_s3(settings: Settings) -> bool:

@@ -10,12 +10,13 @@ Layout (docs/zones.md)::
     raw/<dept>/<resource>/ingest_date=<d>/batch_id=<b>/manifest.json  what was received
     raw/<dept>/<resource>/_index/<sha256>.json                        checksums already ingested
     raw/<dept>/<resource>/_watermark.json                             SQL extraction watermark
-    standardized/<resource>/batch_id=<b>/*.parquet + _COMMITTED.json  good rows of a batch
+    standardized/<resource>/batch_id=<b>/_COMMITTED.json              a batch's rows are in its table
+    warehouse/<namespace>/<table>/data|metadata/…                     Iceberg tables (core/tables.py)
     quarantine/<resource>/batch_id=<b>/*.parquet + _COMMITTED.json    rejected rows, with reasons
     quarantine/<resource>/batch_id=<b>/_FAILED.json                   the whole file was refused
     quality/<resource>/batch_id=<b>/result.json, validation.json     the gate's result
     quality/<resource>/batch_id=<b>/_CHECKED.json                     its short summary, written last
-    curated/<resource>/version=<v>/*.parquet + _CURRENT.json          latest state by key
+    curated/<resource>/_CURRENT.json                                  what the curated table holds
     receipts/<dept>/<resource>/<batch>.json|.txt                      the liaison's receipt
     receipts/<dept>/<resource>/<stamp>_<sha>.duplicate.json|.txt      a drop seen before
     _staging/<stage>/…                                                work in progress
@@ -25,7 +26,10 @@ from __future__ import annotations
 
 from citylake.core.lake import Lake
 
-ZONES = ("landing", "raw", "standardized", "quarantine", "curated", "quality", "receipts", "_staging")
+ZONES = ("landing", "raw", "standardized", "quarantine", "curated", "quality", "receipts", "warehouse", "_staging")
+
+# The Iceberg tables' files (data and metadata) live under this folder of the lake.
+WAREHOUSE_DIR = "warehouse"
 
 # Marker and metadata file names. A marker is written last: its presence means the folder is whole.
 MANIFEST = "manifest.json"
@@ -39,7 +43,6 @@ WATERMARK = "_watermark.json"
 INDEX_DIR = "_index"
 DUPLICATE_SUFFIX = ".duplicate"
 BATCH_DIR_PREFIX = "batch_id="
-VERSION_DIR_PREFIX = "version="
 
 
 def batch_dir_name(batch_id: str) -> str:
@@ -109,10 +112,6 @@ def quality_dir(resource: str, batch_id: str) -> str:
 
 def curated_dir(resource: str) -> str:
     return Lake.join("curated", resource)
-
-
-def curated_version_dir(resource: str, version: str) -> str:
-    return Lake.join(curated_dir(resource), f"{VERSION_DIR_PREFIX}{version}")
 
 
 def receipts_dir(dept: str, resource: str) -> str:

@@ -2,9 +2,12 @@
 
     spark-submit citylake/drivers/sparkjob.py conform --resource R [--batch ID …]
     spark-submit citylake/drivers/sparkjob.py curate --resource R
+    spark-submit citylake/drivers/sparkjob.py maintain --resource R
 
 The Airflow DAGs submit this file (connection ``spark_default``); it runs the chain's step
-(:mod:`citylake.stages.chain`) for one resource and prints one line per result.
+(:mod:`citylake.stages.chain`) for one resource and prints one line per result. ``maintain`` is not
+a step of the chain: the maintenance DAG compacts the resource's tables and expires old snapshots
+(:mod:`citylake.stages.maintain`), and it prints one line per table.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from citylake.core.settings import Settings
 from citylake.stages.chain import SPARK_STEPS, run_step
 
 SCRIPT = Path(__file__).resolve()
+MAINTAIN = "maintain"  # table maintenance: not a step of the chain
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run a Spark step of the chain for one resource")
-    parser.add_argument("step", choices=sorted(SPARK_STEPS))
+    parser = argparse.ArgumentParser(description="Run a Spark step of the chain, or table maintenance, for one resource")
+    parser.add_argument("step", choices=sorted(SPARK_STEPS | {MAINTAIN}))
     parser.add_argument("--resource", required=True, help="registered resource name")
     parser.add_argument("--batch", action="append", help="batch id (repeatable; conform only); default: all pending")
     args = parser.parse_args(argv)
@@ -38,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     from citylake.core.spark import get_session
 
     spark = get_session(settings, f"citylake-{args.step}-{args.resource}")
+    if args.step == MAINTAIN:
+        from citylake.stages.maintain import maintain_resource
+
+        done = maintain_resource(spark, settings, reg)
+        for kind in ("curated", "standardized"):
+            print(" ".join(f"{k}={v}" for k, v in done[kind].items() if v not in (None, {}, [])))
+        return 0
     result = run_step(args.step, settings, reg, spark=spark, batch_ids=args.batch)
     for r in result if isinstance(result, list) else [result]:
         print(" ".join(f"{k}={v}" for k, v in r.as_dict().items() if v not in (None, {}, [])))

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 
-from citylake.core import cycles, zones
+from citylake.core import cycles, tables, zones
 from citylake.core.identifiers import has_encoding_damage, normalize_text
 from citylake.core.lake import Lake, now_utc
 from citylake.core.ledger import BatchState, Ledger
@@ -321,7 +321,9 @@ def build_receipt(
         },
         "outputs": {
             "raw": m["raw_path"],
-            "standardized": zones.standardized_dir(reg.resource, batch.batch_id) if std else None,
+            # rows in the standardized table: its partition for this batch, at the snapshot conform committed
+            "standardized": {"table": tables.standardized_table(reg).ident, "batch_id": batch.batch_id,
+                             "snapshot_id": std.get("snapshot_id")} if std else None,
             "quarantine": zones.quarantine_dir(reg.resource, batch.batch_id) if qua else None,
             "quality": zones.quality_dir(reg.resource, batch.batch_id) if quality else None,
         },

@@ -80,7 +80,6 @@ def conformed_batch(lake, reg, quarantine: list[dict], batch="b1", good=90, deco
     lake.write_json(zones.manifest_path(batch_dir), {
         "batch_id": batch, "received_at": received, "status": "ingested", "source_name": "企业登记_202611.csv",
         "raw_path": f"{batch_dir}/{batch}.csv", "sha256": "ab" * 32, "size": 1234})
-    lake.write_bytes(f"{zones.standardized_dir(reg.resource, batch)}/part-00000.parquet", b"not read")
     decode = {"encoding": "utf-8", "rows": good + len(quarantine), "header": [], "mapped": {}, "unmapped": [],
               "missing_fields": [], "missing_required": [], **(decode or {})}
     lake.write_json(zones.standardized_marker(reg.resource, batch),

@@ -9,6 +9,7 @@ DAG ids
     ``citylake_<dept>``       one per department; one task group per resource
     ``citylake_publication``  republishes the directory on any curated-asset update
     ``citylake_freshness``    daily freshness report
+    ``citylake_maintenance``  nightly table maintenance: compaction, snapshot expiry
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 DAG_PREFIX = "citylake_"
 PUBLICATION_DAG_ID = "citylake_publication"
 FRESHNESS_DAG_ID = "citylake_freshness"
+MAINTENANCE_DAG_ID = "citylake_maintenance"
 OWNER = "citylake-data-engineering"
 
 

@@ -19,6 +19,9 @@ the chain (:mod:`citylake.stages.chain`, the single definition of the order)::
 * ``receipt`` always runs and writes the liaison's receipts; when a step failed, the failure
   (step, batch, reason) goes into the receipts of the batches it stopped.
 * ``watcher`` fails the DAG run if any task failed (receipts go out either way).
+
+Maintenance DAG ``citylake_maintenance`` — nightly, one ``sparkjob.py maintain`` submit per resource:
+compact its tables and expire snapshots past the retention (:mod:`citylake.stages.maintain`).
 """
 
 from __future__ import annotations
@@ -32,13 +35,22 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from citylake.core.registry import Registration, registrations_by_department
 from citylake.core.settings import Settings
-from citylake.drivers.airflow import FRESHNESS_DAG_ID, OWNER, PUBLICATION_DAG_ID, department_dag_id
+from citylake.drivers.airflow import (
+    FRESHNESS_DAG_ID,
+    MAINTENANCE_DAG_ID,
+    OWNER,
+    PUBLICATION_DAG_ID,
+    department_dag_id,
+)
 from citylake.drivers.airflow.operators import FAILURE_XCOM_KEY, StageSparkSubmitOperator
 from citylake.drivers.airflow.schedules import FRESHNESS_SCHEDULE, TIMEZONE, department_schedule, most_frequent_cycle
-from citylake.drivers.airflow.tasks import StageError, StageFailure
+from citylake.drivers.airflow.tasks import MAINTAIN, StageError, StageFailure
 from citylake.stages.chain import AFTER_FIRST, ALL_STEPS, FIRST_STEP, SPARK_STEPS, code_path, steps
 
 START_DATE = pendulum.datetime(2024, 1, 1, tz=TIMEZONE)
+# Beijing time, after the nightly department runs (02:00, weekly/monthly 03:00) and before the
+# freshness report (06:30): compaction commits then rarely race a curate merge on the same table.
+MAINTENANCE_SCHEDULE = "30 4 * * *"
 
 
 def default_args(settings: Settings | None = None) -> dict:
@@ -368,4 +380,55 @@ def build_freshness_dag() -> DAG:
             return {"counts": rep["counts"], "overdue": rep["overdue"], "no_data": rep["no_data"]}
 
         report()
+    return dag
+
+
+# ---- maintenance --------------------------------------------------------------------------------------
+def build_maintenance_dag(settings: Settings | None = None) -> DAG:
+    settings = settings or Settings.from_env()
+    by_dept = registrations_by_department(settings.resources_dir)
+    regs = sorted((r for rs in by_dept.values() for r in rs), key=lambda r: r.resource)
+    with DAG(
+        dag_id=MAINTENANCE_DAG_ID,
+        description="Nightly table maintenance: compact small files, expire old snapshots",
+        schedule=MAINTENANCE_SCHEDULE,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        # A few spark-submits at a time: each starts its own driver JVM.
+        max_active_tasks=2,
+        default_args=default_args(settings),
+        tags=["citylake", "maintenance", "iceberg"],
+        dagrun_timeout=timedelta(hours=4),
+        doc_md="\n".join(
+            [
+                "# 数据表维护 — table maintenance",
+                "",
+                "Every night, one task per registered resource runs "
+                f"`spark-submit {_code('citylake/drivers/sparkjob.py')} maintain --resource R` on its two Iceberg "
+                "tables (`standardized.<resource>` and `<department>.<resource>`):",
+                "",
+                "* **compact**: many small merges leave many small data files and delete files; they are "
+                "rewritten into few files with the deletes applied, so reads stay fast. Rows do not change.",
+                f"* **expire snapshots** older than {settings.snapshot_retention_days} days "
+                "(`CITYLAKE_SNAPSHOT_RETENTION_DAYS`) and the files only they use: time travel "
+                "(`VERSION AS OF`, `citylake history`) reaches back that far. The last curate merge and "
+                "snapshots a pending quality check reads are kept.",
+                "* **remove orphan files** (left by failed writes) older than the retention, and at least 3 days.",
+                "",
+                "A resource with no table yet is skipped. A failed task fails the run; the others go on.",
+                "",
+                f"Code: {_code('citylake/stages/maintain.py')} `maintain_resource()`; wiring "
+                f"{_code('citylake/drivers/airflow/factory.py')}.",
+            ]
+        ),
+    ) as dag:
+        for reg in regs:
+            StageSparkSubmitOperator(
+                task_id=reg.resource, stage=MAINTAIN, department=reg.department, resource=reg.resource,
+                settings=settings,
+                doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} maintain --resource {reg.resource}`: "
+                f"compact and expire `{reg.department}.{reg.resource}` and `standardized.{reg.resource}` "
+                f"({reg.name}). Code: {_code('citylake/stages/maintain.py')}.",
+            )
     return dag

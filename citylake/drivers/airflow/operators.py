@@ -6,7 +6,8 @@ production) running ``citylake/drivers/sparkjob.py <stage> --resource R`` once p
 every pending batch. Around the plain submit it adds what the DAGs need:
 
 * nothing pending → the task is skipped without starting a JVM (and, for curate,
-  without emitting an asset event);
+  without emitting an asset event); ``maintain`` (the maintenance DAG) has no pending batches:
+  it runs whenever the resource has a table, and is skipped before the first conform;
 * a failure is re-raised with a message naming stage, resource, batch(es) and the
   job's own error line, and pushed as XCom ``citylake_failure`` for the receipt task;
 * ``spark-submit`` is found even when only the pip-installed pyspark provides it;
@@ -28,7 +29,14 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from citylake.core.settings import ENV, Settings
 from citylake.core.spark import spark_jars
-from citylake.drivers.airflow.tasks import StageFailure, load_reg, pending_for, spark_failure_reason
+from citylake.drivers.airflow.tasks import (
+    MAINTAIN,
+    StageFailure,
+    load_reg,
+    maintenance_tables,
+    pending_for,
+    spark_failure_reason,
+)
 
 FAILURE_XCOM_KEY = "citylake_failure"
 
@@ -56,7 +64,8 @@ def connection_master(conn) -> str:
 
 
 class StageSparkSubmitOperator(SparkSubmitOperator):
-    """spark-submit ``sparkjob.py <stage> --resource <resource>`` for every pending batch of one resource."""
+    """spark-submit ``sparkjob.py <stage> --resource <resource>`` for every pending batch of one resource
+    (for ``maintain``: on the resource's tables)."""
 
     def __init__(self, *, stage: str, department: str, resource: str, settings: Settings | None = None, **kwargs):
         settings = settings or Settings.from_env()
@@ -73,10 +82,17 @@ class StageSparkSubmitOperator(SparkSubmitOperator):
     def execute(self, context):
         settings = Settings.from_env()
         reg = load_reg(settings, self.department, self.resource)
-        batches = pending_for(settings, reg, self.stage)
-        if not batches:
-            raise AirflowSkipException(f"{self.stage}: nothing pending for resource {self.resource}")
-        self.log.info("%s %s: batches %s", self.stage, self.resource, ", ".join(batches))
+        if self.stage == MAINTAIN:
+            batches: list[str] = []
+            work = maintenance_tables(settings, reg)
+            if not work:
+                raise AirflowSkipException(f"{self.stage}: resource {self.resource} has no table yet")
+            self.log.info("%s %s: tables %s", self.stage, self.resource, ", ".join(work))
+        else:
+            batches = pending_for(settings, reg, self.stage)
+            if not batches:
+                raise AirflowSkipException(f"{self.stage}: nothing pending for resource {self.resource}")
+            self.log.info("%s %s: batches %s", self.stage, self.resource, ", ".join(batches))
         self._prepare_environment()
         try:
             return super().execute(context)

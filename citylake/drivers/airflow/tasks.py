@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # Stage names as used in task ids and failure notes: the chain's steps.
 STAGES = ALL_STEPS
+# Table maintenance (the maintenance DAG): not a step of the chain, works on tables, not batches.
+MAINTAIN = "maintain"
 
 
 @dataclass
@@ -38,8 +40,11 @@ class StageFailure:
 
     @property
     def message(self) -> str:
-        where = f"batch {', '.join(self.batches)}" if self.batches else "no batch yet"
-        return f"{self.stage} failed for resource {self.resource} ({where}): {self.reason}"
+        if self.batches:
+            where = f" (batch {', '.join(self.batches)})"
+        else:  # maintenance works on the tables, whatever batches there are
+            where = "" if self.stage == MAINTAIN else " (no batch yet)"
+        return f"{self.stage} failed for resource {self.resource}{where}: {self.reason}"
 
     def as_dict(self) -> dict:
         return {**asdict(self), "message": self.message}
@@ -71,6 +76,15 @@ def load_reg(settings: Settings, department: str, resource: str) -> Registration
 # ---- what is ready ----------------------------------------------------------------------------------
 def pending_for(settings: Settings, reg: Registration, stage: str) -> list[str]:
     return Ledger.read(settings, reg).pending(stage)
+
+
+def maintenance_tables(settings: Settings, reg: Registration) -> list[str]:
+    """The resource's tables that exist: what maintenance works on. There is always work once a
+    table exists (compaction and expiry decide for themselves); none yet, the task is skipped."""
+    from citylake.core import tables
+
+    return [t.ident for t in (tables.curated_table(reg), tables.standardized_table(reg))
+            if tables.load_table(settings, t) is not None]
 
 
 def work_summary(settings: Settings, reg: Registration) -> dict:

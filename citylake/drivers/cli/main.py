@@ -27,6 +27,8 @@ SUBCOMMANDS = {
     "registrations": ("citylake.drivers.cli.registrations", "validate and list the resource registrations"),
     "template": ("citylake.drivers.cli.template", "write a resource's drop template (XLSX and CSV) for its "
                  "department's liaison"),
+    "history": ("citylake.drivers.cli.history", "a resource's table snapshots: when, which batches, rows added "
+                "and deleted, and how to read the table as of one"),
 }
 PLUGIN_GROUP = "citylake.commands"
 

@@ -52,8 +52,11 @@ def describe(step: str, result) -> str:
         status, rows = _get(result, "status"), _get(result, "rows", 0)
         if status == "empty":
             return "nothing curated yet"
-        version = f", version {_get(result, 'version')}" if status == "curated" else ""
-        return f"{status}: {rows:,} curated rows{version}"
+        if status in ("merged", "rebuilt"):
+            batches = _get(result, "batches", [])
+            return (f"{status} {len(batches)} batch(es), {_get(result, 'added_records', 0):,} row(s) written: "
+                    f"{rows:,} curated rows, snapshot {_get(result, 'version')}")
+        return f"{status}: {rows:,} curated rows"
     if not isinstance(result, list):  # not a stage result this knows
         return str(result)
     n = len(result)

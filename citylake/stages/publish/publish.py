@@ -178,6 +178,25 @@ def drop_templates(regs: list[Registration]) -> tuple[dict[str, dict[str, bytes]
     return out, warnings
 
 
+def _label_tables(settings: Settings, regs: list[Registration], codes: dict[str, str]) -> list[str]:
+    """Write each resource's directory code (目录代码) into its curated table's properties, so an
+    engine that lists the table sees which directory entry it is. Returns warnings."""
+    from pyiceberg.exceptions import CommitFailedException
+
+    out = []
+    for reg in regs:
+        table = tables.load_table(settings, tables.curated_table(reg))
+        code = codes.get(reg.resource)
+        if table is None or not code or table.properties.get(tables.DIRECTORY_CODE) == code:
+            continue
+        try:
+            with table.transaction() as tx:
+                tx.set_properties({tables.DIRECTORY_CODE: code})
+        except CommitFailedException as exc:  # a curate committed meanwhile: labelled next time
+            out.append(f"{reg.resource}: directory code not written to the table this time ({exc})")
+    return out
+
+
 # ---- publish ---------------------------------------------------------------------------------
 def publish(settings: Settings, registrations: list[Registration] | None = None, *,
             now: datetime | None = None, base_url: str | None = None) -> PublicationResult:
@@ -291,6 +310,7 @@ def publish(settings: Settings, registrations: list[Registration] | None = None,
             pub.outputs = outputs
     finally:
         engine.dispose()
+    warnings += _label_tables(settings, regs, all_codes)
     return PublicationResult(
         version=version, published_at=now, entries=entry_list,
         codes={r: all_codes[r] for r in sorted(active)},

@@ -10,7 +10,13 @@ import pytest
 
 from citylake.core.registry import registrations_by_department
 from citylake.core.settings import REPO_ROOT
-from citylake.drivers.airflow import FRESHNESS_DAG_ID, OWNER, PUBLICATION_DAG_ID, department_dag_id
+from citylake.drivers.airflow import (
+    FRESHNESS_DAG_ID,
+    MAINTENANCE_DAG_ID,
+    OWNER,
+    PUBLICATION_DAG_ID,
+    department_dag_id,
+)
 from citylake.drivers.airflow.schedules import CYCLE_SCHEDULES, department_schedule, schedule_for_cycle
 from citylake.stages.chain import steps
 
@@ -25,13 +31,13 @@ STAGES_SQL = ["extract", "ingest", "conform", "check", "curate", "receipt"]
 def test_every_dag_file_imports_without_errors(dagbag):
     assert dagbag.import_errors == {}
     files = {p.name for p in DAGS_FOLDER.glob("*.py")}
-    assert files == {"departments.py", "publication.py", "freshness.py"}
+    assert files == {"departments.py", "publication.py", "freshness.py", "maintenance.py"}
     loaded_from = {dag.fileloc.rsplit("/", 1)[-1] for dag in dagbag.dags.values()}
     assert loaded_from == files, "every DAG file contributes DAGs (and passes the safe-mode heuristic)"
 
 
 def test_expected_dags(dagbag):
-    expected = {department_dag_id(d) for d in BY_DEPT} | {PUBLICATION_DAG_ID, FRESHNESS_DAG_ID}
+    expected = {department_dag_id(d) for d in BY_DEPT} | {PUBLICATION_DAG_ID, FRESHNESS_DAG_ID, MAINTENANCE_DAG_ID}
     assert set(dagbag.dag_ids) == expected
 
 
@@ -50,13 +56,14 @@ def test_dag_metadata(dagbag, attr):
 
 def test_doc_md_names_the_code_it_runs(dagbag):
     for dag_id, dag in dagbag.dags.items():
-        if dag_id.startswith("citylake_") and dag_id not in (PUBLICATION_DAG_ID, FRESHNESS_DAG_ID):
+        if dag_id.startswith("citylake_") and dag_id not in (PUBLICATION_DAG_ID, FRESHNESS_DAG_ID, MAINTENANCE_DAG_ID):
             for path in ("citylake/stages/conform.py", "citylake/stages/curate.py", "citylake/stages/ingest.py",
                          "citylake/drivers/sparkjob.py", "citylake/stages/chain.py"):
                 assert path in dag.doc_md, f"{dag_id} doc_md does not mention {path}"
                 assert (REPO_ROOT / path).exists(), path
     assert "citylake/stages/publish/publish.py" in dagbag.dags[PUBLICATION_DAG_ID].doc_md
     assert "citylake/stages/freshness.py" in dagbag.dags[FRESHNESS_DAG_ID].doc_md
+    assert "citylake/stages/maintain.py" in dagbag.dags[MAINTENANCE_DAG_ID].doc_md
 
 
 def test_owner_retries_backoff_and_task_docs(dagbag):
@@ -126,6 +133,22 @@ def test_schedules_follow_update_cycles(dagbag):
         if dept in BY_DEPT:
             assert dagbag.dags[department_dag_id(dept)].schedule == cron, dept
     assert dagbag.dags[FRESHNESS_DAG_ID].schedule == "30 6 * * *"
+    assert dagbag.dags[MAINTENANCE_DAG_ID].schedule == "30 4 * * *"
+    assert str(dagbag.dags[MAINTENANCE_DAG_ID].timezone.name) == "Asia/Shanghai"
+
+
+def test_maintenance_runs_one_submit_per_resource(dagbag):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    dag = dagbag.dags[MAINTENANCE_DAG_ID]
+    regs = {r.resource: r for rs in BY_DEPT.values() for r in rs}
+    assert {t.task_id for t in dag.tasks} == set(regs)
+    for res, op in ((t.task_id, t) for t in dag.tasks):
+        assert isinstance(op, SparkSubmitOperator) and op._conn_id == "spark_default"
+        assert op.application.endswith("citylake/drivers/sparkjob.py")
+        assert op.application_args == ["maintain", "--resource", res]
+        assert op.department == regs[res].department
+        assert not op.upstream_task_ids, "resources are maintained independently"
 
 
 def test_publication_is_scheduled_on_every_curated_asset(dagbag):
@@ -147,7 +170,7 @@ def test_dag_files_are_thin_and_independent():
             elif isinstance(node, ast.Import):
                 for a in node.names:
                     imported[a.name].append(node)
-        assert not any(m == "dags" or m.startswith("dags.") or m in {"departments", "publication", "freshness"}
+        assert not any(m == "dags" or m.startswith("dags.") or m in {"departments", "publication", "freshness", "maintenance"}
                        for m in imported), f"{path.name} imports another DAG file"
         assert set(imported) <= {"citylake.drivers.airflow.factory"}, f"{path.name} wires via the factory only"
         assert len(path.read_text(encoding="utf-8").splitlines()) <= 15

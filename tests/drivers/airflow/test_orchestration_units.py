@@ -68,3 +68,21 @@ def test_spark_master_from_connection():
     assert connection_master(Connection(conn_id="s", conn_type="spark", host="yarn")) == "yarn"
     binary = find_spark_submit()
     assert binary is None or binary.endswith("pyspark/bin/spark-submit"), "PATH first, else pyspark's own"
+
+
+def test_maintenance_has_work_once_a_table_exists_and_its_failure_names_no_batch(settings):
+    import pyarrow as pa
+
+    from citylake.core import tables
+    from citylake.core.registry import load_registrations
+    from citylake.drivers.airflow.tasks import maintenance_tables
+
+    reg = next(r for r in load_registrations(settings.resources_dir) if r.resource == "resident_population")
+    assert maintenance_tables(settings, reg) == [], "nothing conformed yet: the task is skipped"
+    catalog = tables.python_catalog(settings)
+    catalog.create_namespace("standardized")
+    catalog.create_table(("standardized", reg.resource), pa.schema([("_batch_id", pa.string())]))
+    assert maintenance_tables(settings, reg) == ["standardized.resident_population"]
+    assert StageFailure("maintain", "r", [], "ValidationException: conflict").message == (
+        "maintain failed for resource r: ValidationException: conflict"
+    )

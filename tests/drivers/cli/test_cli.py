@@ -203,8 +203,9 @@ def test_describe_each_step():
     assert describe("conform", conform) == (
         "2 batch(es) (1 conformed, 1 rejected): 10 rows received, 8 standardized, 2 quarantined")
     assert describe("check", [{"success": True}, {"success": False}]) == "2 batch(es) checked: 1 passed, 1 blocked"
-    assert describe("curate", SimpleNamespace(status="curated", rows=1234, version="v7")) == (
-        "curated: 1,234 curated rows, version v7")
+    merged = SimpleNamespace(status="merged", rows=1234, version="77", batches=["b1", "b2"], added_records=40)
+    assert describe("curate", merged) == "merged 2 batch(es), 40 row(s) written: 1,234 curated rows, snapshot 77"
+    assert describe("curate", SimpleNamespace(status="unchanged", rows=1234)) == "unchanged: 1,234 curated rows"
     assert describe("curate", SimpleNamespace(status="empty", rows=0, version=None)) == "nothing curated yet"
     assert describe("receipt", [{"status": "accepted"}, {"status": "accepted"}, {"status": "blocked"}]) == (
         "3 receipt(s) written: 2 accepted, 1 blocked")
