@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml devtools/pyproject.toml deploy/spark/pom.xml
 
 venv: $(STAMP)
 
+# LAKE=s3: the lake on a local S3 server (SeaweedFS) the demo starts and stops; KEEP_S3=1 leaves it running.
 demo: $(STAMP)
-	$(BIN)/citylake demo
+	$(BIN)/citylake demo --lake $(or $(LAKE),local)$(if $(KEEP_S3), --keep-s3)
 
 test: $(STAMP)
 	bash scripts/system-deps.sh

@@ -82,19 +82,60 @@ def use_catalog(spark, settings: Settings) -> str:
     A job process serves one lake and its session is built with this configuration already. One
     JVM serving several lakes (the test suite, the CLI run in-process) changes the catalog's
     settings here: Spark loads a catalog once, so its catalogs are dropped and reloaded from the
-    new configuration when anything changed.
+    new configuration when anything changed. Catalog settings the new lake does not have (the S3
+    file I/O of an earlier S3 lake, its keys) are removed, not left behind. For an S3 lake the
+    s3a settings are applied too (:func:`_use_s3a`).
     """
     settings.ensure_local_dirs()  # the SQLite catalog's folder
     wanted = spark_catalog_conf(settings)
-    changed = {k: v for k, v in wanted.items() if spark.conf.get(k, None) != v}
-    if changed:
+    prefix = f"spark.sql.catalog.{settings.catalog_name}"
+    current = {k: v for k, v in spark.conf.getAll.items() if k == prefix or k.startswith(prefix + ".")}
+    stale = [k for k in current if k not in wanted]
+    changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if changed or stale:
+        for key in stale:
+            spark.conf.unset(key)
         for key, value in changed.items():
             spark.conf.set(key, value)
         spark._jsparkSession.sessionState().catalogManager().reset()
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-    for key, value in _s3a_conf(settings).items():
-        hadoop.set(key[len("spark.hadoop."):], value)
+    _use_s3a(spark, settings)
     return settings.catalog_name
+
+
+# The Hadoop configuration key listing the s3a keys use_catalog set, so that the next lake's run
+# removes the ones it does not set (an access key of an earlier lake must not stay in force).
+_S3A_APPLIED = "citylake.s3a.applied"
+
+
+def _use_s3a(spark, settings: Settings) -> None:
+    """Apply an S3 lake's s3a settings to the running session's Hadoop configuration.
+
+    Hadoop caches one FileSystem per scheme and bucket (``FileSystem.get``) and an S3AFileSystem
+    keeps the endpoint and credentials it was created with: setting new values on the configuration
+    alone would leave Spark reading and writing with the settings of the lake it used first. So when
+    the settings change, the bucket's cached FileSystem is closed (which removes it from the cache)
+    and the next use creates one from the new settings. A local lake leaves s3a as it is.
+    """
+    wanted = {key[len("spark.hadoop."):]: value for key, value in _s3a_conf(settings).items()}
+    if not wanted:
+        return
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    before = [k for k in (hadoop.get(_S3A_APPLIED) or "").split(",") if k]
+    stale = [k for k in before if k not in wanted]
+    changed = {k: v for k, v in wanted.items() if hadoop.get(k) != v}
+    for key in stale:
+        hadoop.unset(key)
+    for key, value in changed.items():
+        hadoop.set(key, value)
+    hadoop.set(_S3A_APPLIED, ",".join(sorted(wanted)))
+    if changed or stale:
+        jvm = spark.sparkContext._jvm
+        uri = jvm.java.net.URI(f"s3a://{_bucket(settings.lake_uri)}/")
+        jvm.org.apache.hadoop.fs.FileSystem.get(uri, hadoop).close()
+
+
+def _bucket(lake_uri: str) -> str:
+    return lake_uri.split("://", 1)[1].split("/", 1)[0]
 
 
 def get_session(settings: Settings, app_name: str = "citylake"):

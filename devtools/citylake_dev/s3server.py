@@ -14,6 +14,10 @@ Usage::
 Every port ``weed mini`` opens is chosen free on 127.0.0.1 (HTTP and gRPC of master, volume,
 filer, S3, admin; WebDAV, Iceberg and Lance are switched off), and the server binds only to
 127.0.0.1, so several test runs can share a machine.
+
+``make demo LAKE=s3`` (`citylake demo --lake s3`) runs the demo on one of these servers.
+``python -m citylake_dev.s3server ls [PREFIX]`` lists an S3 lake as the ``CITYLAKE_*`` variables
+describe it (the demo prints them).
 """
 
 from __future__ import annotations
@@ -256,6 +260,16 @@ class SeaweedServer:
         s.ensure_local_dirs()
         return s
 
+    def zone_summary(self, identity: str = access.PIPELINE) -> list[tuple[str, int, int]]:
+        """(top-level folder, objects, bytes) of the bucket, folder by folder."""
+        totals: dict[str, list[int]] = {}
+        for key, size in list_objects(self.client(identity), self.bucket):
+            top = key.split("/", 1)[0] if "/" in key else ""
+            entry = totals.setdefault(top, [0, 0])
+            entry[0] += 1
+            entry[1] += size
+        return [(top, n, size) for top, (n, size) in sorted(totals.items())]
+
     def empty_bucket(self) -> None:
         """Delete every object in the bucket (between tests)."""
         admin = self.client("admin")
@@ -276,3 +290,47 @@ class SeaweedServer:
                     todo.append(cp["Prefix"])
         for folder in sorted(folders, key=lambda p: p.count("/"), reverse=True):
             admin.delete_object(Bucket=self.bucket, Key=folder)
+
+
+def list_objects(client, bucket: str, prefix: str = ""):
+    """(key, size) of every object under ``prefix`` (SeaweedFS's folder entries left out)."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for o in page.get("Contents", []):
+            if not o["Key"].endswith("/"):
+                yield o["Key"], int(o["Size"])
+
+
+def _ls(prefix: str) -> int:
+    """List the S3 lake the ``CITYLAKE_*`` variables describe (its endpoint and keys); ``prefix`` is a
+    path in the lake (``curated/``, ``warehouse/gaj/``) or a full ``s3://`` address in it."""
+    import boto3
+    from botocore.config import Config
+
+    settings = Settings.from_env()
+    if not settings.lake_uri.startswith(("s3://", "s3a://")):
+        print(f"CITYLAKE_LAKE_URI is {settings.lake_uri!r}, not an s3:// lake", file=sys.stderr)
+        return 2
+    bucket, _, root = settings.lake_uri.split("://", 1)[1].partition("/")
+    s3 = settings.s3
+    client = boto3.client(
+        "s3", endpoint_url=s3.endpoint, aws_access_key_id=s3.access_key, aws_secret_access_key=s3.secret_key,
+        region_name=s3.region, config=Config(s3={"addressing_style": "path"}),
+    )
+    if prefix.startswith(settings.lake_uri.rstrip("/") + "/"):  # a full s3:// address of the lake
+        prefix = prefix[len(settings.lake_uri.rstrip("/")) + 1:]
+    full = f"{root.strip('/')}/{prefix.lstrip('/')}" if root.strip("/") else prefix.lstrip("/")
+    count = total = 0
+    for key, size in list_objects(client, bucket, full):
+        print(f"{size:>12}  s3://{bucket}/{key}")
+        count += 1
+        total += size
+    print(f"{count} objects, {total} bytes under s3://{bucket}/{full}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) in (2, 3) and sys.argv[1] == "ls":
+        raise SystemExit(_ls(sys.argv[2] if len(sys.argv) == 3 else ""))
+    print("usage: python -m citylake_dev.s3server ls [PREFIX]   (the lake of CITYLAKE_LAKE_URI, "
+          "CITYLAKE_S3_ENDPOINT, CITYLAKE_S3_ACCESS_KEY, CITYLAKE_S3_SECRET_KEY)", file=sys.stderr)
+    raise SystemExit(2)

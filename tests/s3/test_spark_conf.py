@@ -1,7 +1,7 @@
 """spark_conf(): path-style s3a with endpoint and credentials for an S3 lake, nothing s3a for a local one.
 
-(Spark itself never talks to S3 in these tests: hadoop-aws jars cannot be fetched here. The
-compose stack is where s3a is exercised; see deploy/README.md.)
+These check the configuration only; tests/s3/test_spark_s3.py runs Spark against the S3 test server
+with it (s3a and Iceberg's S3 file I/O).
 """
 
 from __future__ import annotations
