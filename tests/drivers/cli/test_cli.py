@@ -17,17 +17,10 @@ from citylake.core.zones import landing_dir
 from citylake.drivers.cli import main
 from citylake.drivers.cli.main import build_parser
 from citylake.drivers.cli.run import describe
+from tests.drivers.cli.helpers import run
 
 GBK_CSV = "统一社会信用代码,企业名称,登记状态\n91110000802100433B,郑州某公司,存续\n".encode("gbk")
 
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse: usage errors, --help, --version
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

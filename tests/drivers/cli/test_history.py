@@ -8,21 +8,13 @@ import json
 import pytest
 
 from citylake.core.registry import load_registrations
-from citylake.drivers.cli import main
 from citylake.stages.curate import curate_resource
 from citylake.stages.maintain import maintain_resource
+from tests.drivers.cli.helpers import run
 from tests.stages.test_curate import put_batch
 
 RES = "resident_population"
 
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -9,19 +9,11 @@ import openpyxl
 import pytest
 
 from citylake.core.registry import load_registrations
-from citylake.drivers.cli import main
 from citylake.stages import drop_template
+from tests.drivers.cli.helpers import run
 
 RES = "enterprise_registration"
 
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
