@@ -23,6 +23,7 @@ import shutil
 import time
 from contextlib import contextmanager
 
+from citylake.core import tables
 from citylake.core.lake import Lake
 from citylake.core.ledger import Ledger
 from citylake.core.registry import load_registrations
@@ -180,6 +181,9 @@ def format_summary(rows: list[dict], settings: Settings) -> str:
     out.append(f"lake:      {lake.uri}")
     for zone in ("raw", "standardized", "quarantine", "curated", "quality", "receipts"):
         out.append(f"  {zone:12} {lake.uri}/{zone}/")
+    # The rows themselves are Iceberg tables: where their files are, and the catalog naming them.
+    out.append(f"tables:    {tables.warehouse_uri(settings)}/ (standardized.<resource>, <dept>.<resource>)")
+    out.append(f"  catalog  {settings.catalog_name} at {settings.catalog_uri}; `citylake history <resource>`")
     return "\n".join(out)
 
 
