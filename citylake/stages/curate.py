@@ -70,16 +70,20 @@ class CurateResult:
         return self.__dict__.copy()
 
 
-def winner_order(reg: Registration, prefix: str = "") -> list[Column]:
+# After version_field, ties go to the later batch, then the later row in it (the winner rule).
+TIE_BREAK = ("_received_at", "_batch_id", "_source_row")
+
+
+def winner_order(reg: Registration) -> list[Column]:
     """The winner rule as a sort order, best first."""
-    order = [F.col(f"{prefix}{reg.version_field}").desc_nulls_last()] if reg.version_field else []
-    return order + [F.col(f"{prefix}{c}").desc() for c in ("_received_at", "_batch_id", "_source_row")]
+    order = [F.col(reg.version_field).desc_nulls_last()] if reg.version_field else []
+    return order + [F.col(c).desc() for c in TIE_BREAK]
 
 
 def wins_sql(reg: Registration, new: str = "s", old: str = "t") -> str:
     """SQL: the row ``new`` beats the stored row ``old`` by the winner rule (ties keep ``old``)."""
     tie = "FALSE"
-    for c in reversed(("_received_at", "_batch_id", "_source_row")):
+    for c in reversed(TIE_BREAK):
         tie = f"({new}.{c} > {old}.{c} OR ({new}.{c} = {old}.{c} AND {tie}))"
     if not reg.version_field:
         return tie

@@ -360,8 +360,9 @@ def build_freshness_dag() -> DAG:
             [
                 "# 数据资源更新及时性 — freshness",
                 "",
-                "Every morning compares each resource's last successful curated update "
-                "(the curated pointer's `updated_at`) with its 更新周期 and writes the report the centre "
+                "Every morning compares how current each resource's curated data is (the newest receipt "
+                "time among the batches it holds, the curated pointer's `received_through`) with its "
+                "更新周期 and writes the report the centre "
                 "reads: `$CITYLAKE_HOME/directory/freshness.txt` (Chinese) and `freshness.json`, and "
                 "`directory/freshness.json` in the lake. Overdue resources are also marked in the directory "
                 "(the publisher applies the same rule).",
