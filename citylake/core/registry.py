@@ -165,12 +165,25 @@ class OpenSpec(_Strict):
 
 class FileSource(_Strict):
     kind: Literal["file"] = "file"
-    format: Literal["csv", "xlsx", "json"]
+    format: Literal["csv", "xlsx", "xls", "json"]
     pattern: str = "*"
-    # Declared; decoding still recognises a UTF-8 BOM and valid UTF-8, and uses this for the rest.
+    # Declared; decoding still recognises a UTF-8 BOM and valid UTF-8 (per line), and uses this for the rest.
     encoding: str = "utf-8"
     sheet: str | None = None
-    delimiter: str = ","
+    # CSV: None sniffs one of , \t ; | from the header line.
+    delimiter: str | None = None
+    # CSV/XLS/XLSX: lines above the header (title, export date…). None finds the header as the first
+    # row naming a registered column.
+    skip_rows: Annotated[int, Field(ge=0)] | None = None
+    # JSON: dotted path to the record array of a wrapped response ("data", "result.records").
+    record_path: str | None = None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError(f"a delimiter is one character, not {value!r}")
+        return value
 
     @field_validator("encoding")
     @classmethod
@@ -193,6 +206,8 @@ class SqlSource(_Strict):
     pattern: str = "*.csv"
     delimiter: str = ","
     sheet: None = None
+    skip_rows: None = None
+    record_path: None = None
 
     @model_validator(mode="after")
     def _one_of(self):

@@ -222,7 +222,7 @@ def general_notes(reg: Registration) -> list[str]:
         f"每条记录由 {key} 唯一确定。",
     ]
     if src.format == "csv":
-        delimiter = "逗号" if src.delimiter == "," else f"“{src.delimiter}”"
+        delimiter = "逗号" if (src.delimiter or ",") == "," else f"“{src.delimiter}”"
         notes.append(f"报送格式：CSV，编码 {src.encoding}，分隔符为{delimiter}，文件名须匹配 {src.pattern}。"
                      f"在本工作簿填写后请另存为 CSV（{src.encoding} 编码），或直接填写同名的 CSV 模板。")
     elif src.format == "xlsx":

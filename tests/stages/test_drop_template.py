@@ -139,7 +139,7 @@ def test_csv_is_header_and_example_in_the_declared_encoding(reg):
         assert data.startswith(b"\xef\xbb\xbf")  # Excel opens it as UTF-8
     lines = text.split("\r\n")
     assert lines[2:] == [""] and len(lines) == 3
-    delimiter = reg.source.delimiter
+    delimiter = reg.source.delimiter or ","
     assert lines[0].split(delimiter) == [f.title for f in reg.fields]
     assert lines[1].split(delimiter) == [drop_template.example_text(f) for f in reg.fields]
     assert drop_template.template_rows(reg) == [[f.title for f in reg.fields],
