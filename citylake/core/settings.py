@@ -81,8 +81,9 @@ class Settings:
     division_retired_window_years: int = 5
     # A landing file modified more recently than this is treated as still uploading.
     landing_settle_seconds: float = 0.0
-    # Spark: shuffle partitions, driver memory, log level of spark-submit runs.
-    shuffle_partitions: int = 4
+    # Spark: shuffle partitions (the most a shuffle starts with: adaptive execution coalesces them
+    # to the data's size), driver memory, log level of spark-submit runs.
+    shuffle_partitions: int = 64
     spark_driver_memory: str = "2g"
     spark_log_level: str = "WARN"
     # Airflow task retries (exponential back-off from the delay).

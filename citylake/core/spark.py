@@ -35,7 +35,12 @@ def spark_jars(settings: Settings) -> list[str]:
 def spark_conf(settings: Settings) -> dict[str, str]:
     conf = {
         "spark.sql.session.timeZone": "Asia/Shanghai",
+        # Partitions follow the data: a shuffle starts with up to this many, adaptive execution
+        # merges them to ~64 MB each, and Iceberg sizes its files the same way on write.
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
+        "spark.sql.adaptive.advisoryPartitionSizeInBytes": "64m",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",

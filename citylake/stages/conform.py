@@ -25,7 +25,7 @@ from citylake.core.ledger import Ledger
 from citylake.core.registry import FieldSpec, Registration
 from citylake.core.settings import Settings
 from citylake.core.spark import use_catalog
-from citylake.stages.decode import DecodeError, decode_to_parquet
+from citylake.stages.decode import DecodeError, DecodeInfo, decode_batches, schema_for
 
 ROW_REASONS = "_reasons"
 LINEAGE = ["_batch_id", "_source_row", "_received_at"]
@@ -161,7 +161,8 @@ def field_columns(fld: FieldSpec, settings: Settings, missing: bool) -> tuple[li
     return outputs, reasons
 
 
-def conform_frame(decoded: DataFrame, reg: Registration, settings: Settings, missing_fields: list[str]) -> DataFrame:
+def conform_frame(decoded: DataFrame, reg: Registration, settings: Settings, missing_fields: list[str],
+                  missing_required: list[str] | None = None) -> DataFrame:
     """Typed values + ``_reasons`` for every decoded row (nothing filtered)."""
     # Normalize every field once into its own column. Spark keeps this projection separate
     # from the next one (it does not inline expensive expressions twice), which keeps the
@@ -172,7 +173,8 @@ def conform_frame(decoded: DataFrame, reg: Registration, settings: Settings, mis
     for fld in reg.fields:
         damaged = damaged | X.has_encoding_damage(F.col(fld.name))
     decoded = decoded.select(
-        "_source_row", "_raw_line", "_pre_reasons", *originals, *normalized, damaged.alias("_damaged")
+        "_source_row", "_source_row_end", "_raw_line", "_pre_reasons", *originals, *normalized,
+        damaged.alias("_damaged"),
     )
     decoded = _identifier_stages(reg, settings, decoded)
     typed: list[Column] = []
@@ -182,6 +184,8 @@ def conform_frame(decoded: DataFrame, reg: Registration, settings: Settings, mis
         typed += outs
         reason_cols += reasons
     reason_cols.append(F.when(F.col("_damaged"), F.lit("encoding_damage")))
+    # A required field the file has no column for: every row that could be split lacks it.
+    reason_cols += [F.lit(f"missing_column:{name}") for name in missing_required or []]
     field_reasons = F.filter(F.array(*reason_cols), lambda r: r.isNotNull())
     # A row that could not be split has no fields to judge: its decode reason is the whole story.
     all_reasons = F.when(F.col("_raw_line").isNotNull(), F.col("_pre_reasons")).otherwise(
@@ -189,6 +193,7 @@ def conform_frame(decoded: DataFrame, reg: Registration, settings: Settings, mis
     )
     df = decoded.select(
         "_source_row",
+        "_source_row_end",
         "_raw_line",
         *[c for c in decoded.columns if c.startswith("_orig_")],
         *typed,
@@ -274,6 +279,46 @@ def _record_failure(lake: Lake, reg: Registration, batch_id: str, error: DecodeE
     return failure
 
 
+def _spark_ddl(schema) -> str:
+    types = {"int64": "bigint", "string": "string", "list<item: string>": "array<string>"}
+    return ", ".join(f"`{f.name}` {types[str(f.type)]}" for f in schema)
+
+
+def _decode_task(settings: Settings, reg: Registration, work: str):
+    """The function each executor task runs on its files (rows: raw path): it streams the decoded
+    rows back to Spark and leaves what it learned about the file in ``<work>/decode_info.json``."""
+
+    def run(files):
+        lake = Lake.from_settings(settings)
+        for files_batch in files:
+            for raw_rel in files_batch.column("raw_path").to_pylist():
+                info = DecodeInfo(encoding=None)
+                try:
+                    yield from decode_batches(lake, reg, raw_rel, info)
+                except DecodeError as exc:
+                    info.error = exc.as_dict()
+                lake.write_json(f"{work}/decode_info.json", info.as_dict())
+
+    return run
+
+
+def decode_in_executors(spark: SparkSession, settings: Settings, reg: Registration, raw_rel: str,
+                        work: str) -> DecodeInfo:
+    """Decode ``raw_rel`` in an executor task into ``<work>/decoded`` (Parquet); the driver only
+    plans and reads back the file's :class:`DecodeInfo`. Raises DecodeError for an unreadable file."""
+    lake = Lake.from_settings(settings)
+    files = spark.createDataFrame([(raw_rel,)], "raw_path string").repartition(1)
+    decoded = files.mapInArrow(_decode_task(settings, reg, work), _spark_ddl(schema_for(reg)))
+    decoded.write.mode("overwrite").parquet(lake.spark_uri(f"{work}/decoded"))
+    info = DecodeInfo.from_dict(lake.read_json(f"{work}/decode_info.json"))
+    if info.error:
+        raise DecodeError(info.error["code"], info.error["message_zh"], info.error["message_en"])
+    written = _parquet_rows(lake, f"{work}/decoded")
+    if written != info.rows:  # pragma: no cover - Spark lost or repeated rows of the task
+        raise ConformError(f"{reg.resource}: {info.rows} rows decoded but {written} written to {work}/decoded")
+    return info
+
+
 def conform_batch(
     spark: SparkSession, settings: Settings, reg: Registration, batch_id: str, ledger: Ledger | None = None
 ) -> ConformResult:
@@ -283,10 +328,9 @@ def conform_batch(
     if manifest["status"] != "ingested":
         return ConformResult(reg.resource, batch_id, "rejected", error={"code": manifest.get("reason")})
     work = zones.staging_dir("conform", reg.resource, zones.batch_dir_name(batch_id))
-    decoded_rel = f"{work}/decoded/part-0.parquet"
     lake.delete_dir(work)
     try:
-        info = decode_to_parquet(lake, reg, manifest["raw_path"], decoded_rel)
+        info = decode_in_executors(spark, settings, reg, manifest["raw_path"], work)
     except DecodeError as exc:
         # The whole file is unreadable: nothing to split. Bytes stay in raw; the receipt says why.
         failure = _record_failure(lake, reg, batch_id, exc, manifest)
@@ -294,7 +338,7 @@ def conform_batch(
         return ConformResult(reg.resource, batch_id, "rejected", error=failure)
 
     decoded = spark.read.parquet(lake.spark_uri(f"{work}/decoded"))
-    df = conform_frame(decoded, reg, settings, info.missing_fields).persist()
+    df = conform_frame(decoded, reg, settings, info.missing_fields, info.missing_required).persist()
     try:
         received_at = F.lit(manifest["received_at"]).cast("timestamp")
         lineage = [F.lit(batch_id).alias("_batch_id"), F.col("_source_row"), received_at.alias("_received_at")]
@@ -304,8 +348,9 @@ def conform_batch(
             "_raw_line",
             ROW_REASONS,
             *lineage,
+            "_source_row_end",
         )
-        bad.coalesce(1).write.mode("overwrite").parquet(lake.spark_uri(f"{work}/quarantine"))
+        bad.write.mode("overwrite").parquet(lake.spark_uri(f"{work}/quarantine"))
         n_bad = _parquet_rows(lake, f"{work}/quarantine")
         reasons = _reason_counts(spark, lake, f"{work}/quarantine") if n_bad else {}
         written = write_standardized(spark, settings, reg, batch_id, good)

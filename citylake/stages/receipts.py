@@ -314,6 +314,7 @@ def build_receipt(
         "information": information if counted else [],
         "unrecognised_columns": unrecognised,
         "missing_fields": missing_fields,
+        "file_notes": file_notes(decode),
         "quality": None if quality is None else {
             "success": quality.get("success"),
             "pass_rate": quality.get("pass_rate"),
@@ -354,6 +355,43 @@ def _allowed_text(values: list[dict]) -> tuple[str, str]:
     zh = "；".join(shown) + (f"……等共 {len(values)} 个（完整列表见 JSON 回执）" if more else "")
     en = "; ".join(shown) + (f" … {len(values)} in all (the JSON receipt lists them)" if more else "")
     return f"允许的值：{zh}", f"allowed values: {en}"
+
+
+def file_notes(decode: dict) -> list[dict]:
+    """What decoding noticed about the file's shape, for the liaison: {kind, zh, en, ...}."""
+    notes = []
+    if decode.get("skipped_rows"):
+        rows = [s["row"] for s in decode["skipped_rows"]]
+        notes.append({"kind": "skipped_rows", "rows": rows,
+                      "zh": f"表头在第 {decode.get('header_row')} 行，其上的标题行已跳过（第 {'、'.join(map(str, rows))} 行）",
+                      "en": f"The header is on row {decode.get('header_row')}; title rows above it were skipped "
+                            f"(rows {', '.join(map(str, rows))})"})
+    for dup in decode.get("duplicate_columns") or []:
+        notes.append({"kind": "duplicate_column", **dup,
+                      "zh": f"第 {dup['column']} 列“{dup['header']}”与第 {dup['kept_column']} 列重复，未接收其内容",
+                      "en": f"Column {dup['column']} ({dup['header']}) repeats column {dup['kept_column']}; "
+                            "its cells were not taken in"})
+    if decode.get("padded_rows"):
+        rows = decode.get("padded_examples") or []
+        notes.append({"kind": "padded_rows", "count": decode["padded_rows"], "rows": rows,
+                      "zh": f"{decode['padded_rows']} 行的单元格少于表头，末尾缺少的单元格按空值接收"
+                            f"（例如第 {'、'.join(map(str, rows))} 行）",
+                      "en": f"{decode['padded_rows']} rows had fewer cells than the header; the missing trailing "
+                            f"cells were read as empty (e.g. rows {', '.join(map(str, rows))})"})
+    if decode.get("multiline_records"):
+        notes.append({"kind": "multiline_records", "count": decode["multiline_records"],
+                      "zh": f"{decode['multiline_records']} 条记录的单元格内含换行，已按一条记录接收",
+                      "en": f"{decode['multiline_records']} records hold line breaks inside quoted cells; "
+                            "each was read as one record"})
+    ranges = decode.get("encoding_ranges") or []
+    if ranges:
+        spans = [f"{r['first']}" if r["first"] == r["last"] else f"{r['first']}-{r['last']}" for r in ranges[:20]]
+        notes.append({"kind": "mixed_encoding", "main": decode.get("encoding"), "ranges": ranges,
+                      "zh": f"文件主要为 {decode.get('encoding')} 编码，以下行是其他编码（{ranges[0]['encoding']}），"
+                            f"已按该编码读取：第 {'、'.join(spans)} 行",
+                      "en": f"The file is mostly {decode.get('encoding')}; these lines are in "
+                            f"{ranges[0]['encoding']} and were read as such: {', '.join(spans)}"})
+    return notes
 
 
 def render_text(r: dict) -> str:
@@ -407,6 +445,9 @@ def render_text(r: dict) -> str:
     if r.get("unrecognised_columns"):
         zh.append(f"表头中未识别的列（内容未接收）：{'、'.join(r['unrecognised_columns'])}")
         en.append(f"Header columns matching no registered field (not taken in): {', '.join(r['unrecognised_columns'])}")
+    for note in r.get("file_notes") or []:
+        zh.append(note["zh"])
+        en.append(note["en"])
     if r.get("missing_fields"):
         zh.append("文件中没有以下登记字段的列：" + "、".join(
             f["title"] + ("（必填）" if f["required"] else "") for f in r["missing_fields"]))

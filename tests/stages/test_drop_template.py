@@ -9,7 +9,6 @@ import json
 from datetime import date, datetime
 
 import openpyxl
-import pyarrow.parquet as pq
 import pytest
 
 from citylake.core.identifiers import CHECKERS, normalize_text
@@ -17,7 +16,7 @@ from citylake.core.lake import Lake
 from citylake.core.registry import FieldSpec, Registration, load_registrations
 from citylake.core.settings import REPO_ROOT
 from citylake.stages import drop_template
-from citylake.stages.decode import decode_to_parquet
+from citylake.stages.decode import decode_file
 from citylake.stages.publish.publish import publish
 
 REGS = load_registrations(REPO_ROOT / "registrations")
@@ -75,9 +74,8 @@ def _sheets(data: bytes) -> list[list[tuple]]:
 def _decode(settings, reg: Registration, name: str, data: bytes):
     lake = Lake.from_settings(settings)
     lake.write_bytes(f"raw/t/{name}", data)
-    info = decode_to_parquet(lake, reg, f"raw/t/{name}", "_staging/t/part.parquet")
-    rows = pq.read_table(lake.fs_path("_staging/t/part.parquet")).to_pylist()
-    return info, rows
+    table, info = decode_file(lake, reg, f"raw/t/{name}")
+    return info, table.to_pylist()
 
 
 @pytest.fixture(params=FILE_REGS, ids=lambda r: r.resource)
