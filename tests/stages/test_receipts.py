@@ -283,6 +283,28 @@ def test_unrecognised_header_columns_and_missing_fields_are_listed(settings, lak
     assert CORRECT not in text
 
 
+def test_what_decoding_noticed_about_the_file_is_told(settings, lake, ent):
+    conformed_batch(lake, ent, [], decode={
+        "encoding": "utf-8", "header_row": 3, "skipped_rows": [{"row": 1, "text": "导出说明甲"}, {"row": 2, "text": "x"}],
+        "duplicate_columns": [{"column": 9, "header": "企业名称", "field": "enterprise_name", "kept_column": 2}],
+        "padded_rows": 12, "padded_examples": [4, 9], "multiline_records": 2,
+        "encoding_ranges": [{"encoding": "gb18030", "first": 40, "last": 42}, {"encoding": "gb18030", "first": 77,
+                                                                              "last": 77}]})
+    receipt, text = receipt_of(settings, ent)
+    assert [n["kind"] for n in receipt["file_notes"]] == [
+        "skipped_rows", "duplicate_column", "padded_rows", "multiline_records", "mixed_encoding"]
+    assert "表头在第 3 行，其上的标题行已跳过（第 1、2 行）" in text
+    assert "第 9 列“企业名称”与第 2 列重复，未接收其内容" in text
+    assert "12 rows had fewer cells than the header" in text and "e.g. rows 4, 9" in text
+    assert "2 records hold line breaks inside quoted cells" in text
+    assert "these lines are in gb18030 and were read as such: 40-42, 77" in text
+    assert "导出说明甲" not in text  # a skipped row's text is not repeated
+    # A plain file has no notes.
+    conformed_batch(lake, ent, [], batch="b2")
+    plain, _ = receipt_of(settings, ent, batch="b2")
+    assert plain["file_notes"] == []
+
+
 # ---- times and the next pick-up -------------------------------------------------------------------
 def test_times_are_in_beijing_time_with_offset(settings, lake, ent):
     conformed_batch(lake, ent, [])
