@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -279,49 +280,80 @@ def _record_failure(lake: Lake, reg: Registration, batch_id: str, error: DecodeE
     return failure
 
 
+FILE_COLUMN = "_file"  # the batch a decoded row came from, as the partition of the decode output
+
+
 def _spark_ddl(schema) -> str:
     types = {"int64": "bigint", "string": "string", "list<item: string>": "array<string>"}
     return ", ".join(f"`{f.name}` {types[str(f.type)]}" for f in schema)
 
 
-def _decode_task(settings: Settings, reg: Registration, work: str):
-    """The function each executor task runs on its files (rows: raw path): it streams the decoded
-    rows back to Spark and leaves what it learned about the file in ``<work>/decode_info.json``."""
+def _info_path(out: str, batch_id: str) -> str:
+    return f"{out}/_info/{zones.batch_dir_name(batch_id)}.json"
+
+
+def _decode_task(settings: Settings, reg: Registration, out: str):
+    """What each executor task runs on its files (rows: batch id, raw path): it streams the decoded
+    rows back to Spark, tagged with the batch, and leaves what it learned about each file in
+    ``<out>/_info/<batch>.json`` (a DecodeError there when the file is unreadable)."""
 
     def run(files):
         lake = Lake.from_settings(settings)
-        for files_batch in files:
-            for raw_rel in files_batch.column("raw_path").to_pylist():
+        for part in files:
+            for batch_id, raw_rel in zip(part.column("batch_id").to_pylist(), part.column("raw_path").to_pylist(),
+                                         strict=True):
                 info = DecodeInfo(encoding=None)
+                tag = None
                 try:
-                    yield from decode_batches(lake, reg, raw_rel, info)
+                    for batch in decode_batches(lake, reg, raw_rel, info):
+                        if tag is None or len(tag) != batch.num_rows:
+                            tag = pa.array([batch_id] * batch.num_rows, pa.string())
+                        yield batch.append_column(FILE_COLUMN, tag)
                 except DecodeError as exc:
                     info.error = exc.as_dict()
-                lake.write_json(f"{work}/decode_info.json", info.as_dict())
+                lake.write_json(_info_path(out, batch_id), info.as_dict())
 
     return run
 
 
-def decode_in_executors(spark: SparkSession, settings: Settings, reg: Registration, raw_rel: str,
-                        work: str) -> DecodeInfo:
-    """Decode ``raw_rel`` in an executor task into ``<work>/decoded`` (Parquet); the driver only
-    plans and reads back the file's :class:`DecodeInfo`. Raises DecodeError for an unreadable file."""
+@dataclass
+class Decoded:
+    """One file decoded by an executor: its rows (Parquet under ``path``) and what was learned."""
+
+    path: str | None  # None when the file has no rows
+    info: DecodeInfo
+
+
+def decode_in_executors(spark: SparkSession, settings: Settings, reg: Registration, files: dict[str, str],
+                        out: str) -> dict[str, Decoded | DecodeError]:
+    """Decode every file (batch id -> raw path) in one Spark job, one task per file, so files decode
+    in parallel; the driver only plans and reads back each file's DecodeInfo."""
     lake = Lake.from_settings(settings)
-    files = spark.createDataFrame([(raw_rel,)], "raw_path string").repartition(1)
-    decoded = files.mapInArrow(_decode_task(settings, reg, work), _spark_ddl(schema_for(reg)))
-    decoded.write.mode("overwrite").parquet(lake.spark_uri(f"{work}/decoded"))
-    info = DecodeInfo.from_dict(lake.read_json(f"{work}/decode_info.json"))
-    if info.error:
-        raise DecodeError(info.error["code"], info.error["message_zh"], info.error["message_en"])
-    written = _parquet_rows(lake, f"{work}/decoded")
-    if written != info.rows:  # pragma: no cover - Spark lost or repeated rows of the task
-        raise ConformError(f"{reg.resource}: {info.rows} rows decoded but {written} written to {work}/decoded")
-    return info
+    lake.delete_dir(out)
+    jobs = sorted(files.items())
+    plan = spark.createDataFrame(spark.sparkContext.parallelize(jobs, len(jobs)), "batch_id string, raw_path string")
+    schema = schema_for(reg).append(pa.field(FILE_COLUMN, pa.string()))
+    decoded = plan.mapInArrow(_decode_task(settings, reg, out), _spark_ddl(schema))
+    decoded.write.mode("overwrite").partitionBy(FILE_COLUMN).parquet(lake.spark_uri(f"{out}/rows"))
+    results: dict[str, Decoded | DecodeError] = {}
+    for batch_id, _raw in jobs:
+        info = DecodeInfo.from_dict(lake.read_json(_info_path(out, batch_id)))
+        if info.error:
+            results[batch_id] = DecodeError(info.error["code"], info.error["message_zh"], info.error["message_en"])
+            continue
+        path = f"{out}/rows/{FILE_COLUMN}={batch_id}"
+        written = _parquet_rows(lake, path) if lake.exists(path) else 0
+        if written != info.rows:  # pragma: no cover - Spark lost or repeated rows of a task
+            raise ConformError(f"{reg.resource} batch {batch_id}: {info.rows} rows decoded but {written} written")
+        results[batch_id] = Decoded(path if written else None, info)
+    return results
 
 
 def conform_batch(
-    spark: SparkSession, settings: Settings, reg: Registration, batch_id: str, ledger: Ledger | None = None
+    spark: SparkSession, settings: Settings, reg: Registration, batch_id: str, ledger: Ledger | None = None,
+    decoded: Decoded | DecodeError | None = None,
 ) -> ConformResult:
+    """Conform one batch; ``decoded`` is its file already decoded by :func:`conform_batches`."""
     lake = Lake.from_settings(settings)
     use_catalog(spark, settings)
     manifest = (ledger or Ledger.read(lake, reg)).batch(batch_id).manifest
@@ -329,16 +361,18 @@ def conform_batch(
         return ConformResult(reg.resource, batch_id, "rejected", error={"code": manifest.get("reason")})
     work = zones.staging_dir("conform", reg.resource, zones.batch_dir_name(batch_id))
     lake.delete_dir(work)
-    try:
-        info = decode_in_executors(spark, settings, reg, manifest["raw_path"], work)
-    except DecodeError as exc:
+    if decoded is None:
+        decoded = decode_in_executors(spark, settings, reg, {batch_id: manifest["raw_path"]}, f"{work}/decode")[batch_id]
+    if isinstance(decoded, DecodeError):
         # The whole file is unreadable: nothing to split. Bytes stay in raw; the receipt says why.
-        failure = _record_failure(lake, reg, batch_id, exc, manifest)
+        failure = _record_failure(lake, reg, batch_id, decoded, manifest)
         lake.delete_dir(work)
         return ConformResult(reg.resource, batch_id, "rejected", error=failure)
 
-    decoded = spark.read.parquet(lake.spark_uri(f"{work}/decoded"))
-    df = conform_frame(decoded, reg, settings, info.missing_fields, info.missing_required).persist()
+    info = decoded.info
+    rows = (spark.read.parquet(lake.spark_uri(decoded.path)) if decoded.path
+            else spark.createDataFrame([], _spark_ddl(schema_for(reg))))
+    df = conform_frame(rows, reg, settings, info.missing_fields, info.missing_required).persist()
     try:
         received_at = F.lit(manifest["received_at"]).cast("timestamp")
         lineage = [F.lit(batch_id).alias("_batch_id"), F.col("_source_row"), received_at.alias("_received_at")]
@@ -394,4 +428,14 @@ def conform_batches(
     """Conform the named batches, or every batch waiting for conform."""
     ledger = Ledger.read(settings, reg)
     batch_ids = ledger.pending("conform") if batch_ids is None else batch_ids
-    return [conform_batch(spark, settings, reg, b, ledger) for b in batch_ids]
+    files = {b: ledger.batch(b).manifest["raw_path"] for b in batch_ids
+             if ledger.batch(b).manifest["status"] == "ingested"}
+    if not files:
+        return [conform_batch(spark, settings, reg, b, ledger) for b in batch_ids]
+    lake = Lake.from_settings(settings)
+    out = zones.staging_dir("decode", reg.resource, uuid.uuid4().hex)
+    try:
+        decoded = decode_in_executors(spark, settings, reg, files, out)
+        return [conform_batch(spark, settings, reg, b, ledger, decoded.get(b)) for b in batch_ids]
+    finally:
+        lake.delete_dir(out)
