@@ -31,8 +31,10 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest tests
 
+# The pipeline beside Spark's, pyarrow's and DuckDB's bare CSV→Parquet copies (docs/benchmark.md).
+# ARGS: e.g. --10m (adds 10 M rows), --sizes 20000, --resource air_quality_hourly.
 bench: $(STAMP)
-	$(BIN)/python scripts/bench_conform.py
+	$(BIN)/python -m citylake_dev.bench $(ARGS)
 
 # Both run even when the first fails; either failing fails the target.
 lint: $(STAMP)
