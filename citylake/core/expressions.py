@@ -26,7 +26,9 @@ from citylake.core import identifiers as idf
 from citylake.core.registry import MONEY_UNITS
 
 __all__ = [
+    "CURRENCY_CODES",
     "IDENTIFIER_CHECKS",
+    "MONEY_CURRENCIES",
     "codelist_value",
     "division_membership",
     "has_encoding_damage",
@@ -334,8 +336,9 @@ _DATE_TIME_RE = (
     f"(?:[ T]({_D}{{1,2}})(?::({_D}{{2}})(?::({_D}{{2}}))?|时))?"
     # YYYYMMDDHHMMSS                                                          groups 14-19
     f"|({_D}{{4}})({_D}{{2}})({_D}{{2}})({_D}{{2}})({_D}{{2}})({_D}{{2}})"
-    # Excel serial day: 1-5 digits, optional .0                               group 20
-    f"|({_D}{{1,5}})(?:\\.0+)?"
+    # Excel serial day: 5 digits (1927-05-18 on), optional .0; a bare year     group 20
+    # (2021) or any shorter number is no date
+    f"|({_D}{{5}})(?:\\.0+)?"
     "|.*)\\z"
 )
 _DATE_TIME_REPL = "$1$5$8$14,$3$6$9$15,$4$7$10$16,$11$17,$12$18,$13$19,$20"
@@ -356,7 +359,7 @@ def _time_ok(hh: Column, mi: Column, ss: Column) -> Column:
 
 
 def parse_date(col: Column) -> Column:
-    """Date from any accepted form (a valid time after it is ignored) or an Excel serial day; else null."""
+    """Date from any accepted form (a valid time after it is ignored) or a 5-digit Excel serial day; else null."""
 
     def build(y, m, d, hh, mi, ss, serial):
         calendar = F.when(_time_ok(hh, mi, ss), _real_date(y, m, d))
@@ -392,36 +395,94 @@ def parse_decimal(col: Column, precision: int = 24, scale: int = 6) -> Column:
     return F.when(col.rlike(_DECIMAL_RE), F.translate(col, ",", "").try_cast(f"decimal({precision},{scale})"))
 
 
-# Money units (conform rules section 4): a multiplier word and/or a currency word.
-_MONEY_UNIT_WORDS = (
-    "万元人民币|万人民币|万元|万|元人民币|元|人民币|亿元|亿"
-    "|万?美元|万?港元|万?港币|万?欧元|万?日元"
-)
-# "number|unit" in one pass; anything else (last alternative) becomes "|" -> null amount.
-_MONEY_RE = (
-    f"(?s)^(?:({_NUMBER}(?:\\.[0-9]+)?) *"
-    f"(?:[(（] *({_MONEY_UNIT_WORDS}) *[)）]|({_MONEY_UNIT_WORDS}))?|.*)\\z"
-)
+# Money (conform rules section 4). Registries write an amount with a currency before it
+# (人民币500万元, USD 20万) and/or a unit word after it, bare or in brackets: an optional
+# multiplier (万/亿), an optional 元, an optional currency, and 元 again after the currency
+# (50万人民币元, 15(万元美元), 45(万德国马克 )). Currency names: the Chinese names of GB/T 12406
+# (= ISO 4217) codes that enterprise registries show, with the common 美金/港币/澳门币. A name that
+# could mean several currencies (马克, 法郎, 克朗, 比索, ¥, $) is left out: it stays bad_money
+# rather than guessed.
+MONEY_CURRENCIES: dict[str, str] = {
+    "人民币": "CNY",
+    "美元": "USD", "美金": "USD",
+    "港元": "HKD", "港币": "HKD", "香港元": "HKD",
+    "欧元": "EUR",
+    "日元": "JPY",
+    "英镑": "GBP",
+    "德国马克": "DEM",
+    "法国法郎": "FRF",
+    "瑞士法郎": "CHF",
+    "新加坡元": "SGD",
+    "澳大利亚元": "AUD", "澳元": "AUD",
+    "加拿大元": "CAD", "加元": "CAD",
+    "新西兰元": "NZD",
+    "澳门元": "MOP", "澳门币": "MOP",
+    "新台币": "TWD",
+    "韩元": "KRW",
+    "泰铢": "THB",
+    "俄罗斯卢布": "RUB", "卢布": "RUB",
+    "瑞典克朗": "SEK", "挪威克朗": "NOK", "丹麦克朗": "DKK",
+    "马来西亚林吉特": "MYR",
+    "荷兰盾": "NLG",
+    "意大利里拉": "ITL",
+    "比利时法郎": "BEF",
+    "奥地利先令": "ATS",
+    "芬兰马克": "FIM",
+}  # fmt: skip
+# ISO 4217 codes are accepted too (any case), and RMB, the usual Latin name of the renminbi.
+_MONEY_CODES = {**{c: c for c in MONEY_CURRENCIES.values()}, "RMB": "CNY"}
+CURRENCY_CODES = tuple(sorted(set(MONEY_CURRENCIES.values())))
 _MONEY_MULTIPLIERS = {"万": MONEY_UNITS["万元"], "亿": MONEY_UNITS["亿元"]}
-_CURRENCIES = (("美元", "USD"), ("港元", "HKD"), ("港币", "HKD"), ("欧元", "EUR"), ("日元", "JPY"))
+
+# Possessive space runs (*+): spaces never start the next token, and giving none back keeps the
+# pattern linear on long runs of spaces.
+_SP = _SPACE_CLASS + "*+"
+_CUR = (
+    "("
+    + "|".join(sorted(MONEY_CURRENCIES, key=len, reverse=True))
+    + "|(?i:"
+    + "|".join(sorted(_MONEY_CODES))
+    + "))"
+)
+# "currency before|number|(|multiplier|元|currency after|)" in one pass; anything else (the last
+# alternative) becomes all-empty fields -> null amount.
+_MONEY_RE = (
+    "(?s)^(?:"
+    f"(?:{_CUR}{_SP})?"  # group 1: currency before
+    f"({_NUMBER}(?:\\.[0-9]+)?){_SP}"  # group 2: number
+    f"(\\()?{_SP}({'|'.join(_MONEY_MULTIPLIERS)})?{_SP}(元)?{_SP}"  # groups 3-5: (, 万/亿, 元
+    f"(?:{_CUR}(?:{_SP}元)?)?{_SP}(\\))?"  # groups 6-7: currency after (元), )
+    "|.*)\\z"
+)
+_MONEY_REPL = "$1|$2|$3|$4|$5|$6|$7"
 _MONEY_TYPE = "decimal(24,6)"
 
 
 def parse_money(col: Column, unit: str) -> Column:
-    """struct<amount decimal(24,6) in the registration's ``unit``, currency> or null when unparseable."""
+    """struct<amount decimal(24,6) in the registration's ``unit``, currency (ISO 4217)> or null.
+
+    Input: normalize_text'ed (full-width brackets, digits and commas are half-width by then).
+    """
     if unit not in MONEY_UNITS:
         raise ValueError(f"money unit must be one of {', '.join(MONEY_UNITS)}, not {unit!r}")
     target = MONEY_UNITS[unit]
+    codes = F.create_map(*[F.lit(x) for pair in sorted({**MONEY_CURRENCIES, **_MONEY_CODES}.items()) for x in pair])
+
+    def code(word: Column) -> Column:
+        return F.try_element_at(codes, F.upper(word))  # the regex only lets known words through
 
     def money(p):
-        digits = F.translate(F.get(p, 0), ",", "")
+        digits = F.translate(F.get(p, 1), ",", "")
         number = F.when(digits != "", digits.try_cast("decimal(28,10)"))
-        word = F.get(p, 1)
+        before, opened, mult, yuan, after, closed = (F.get(p, i) for i in (0, 2, 3, 4, 5, 6))
 
-        written = F.when(word == "", F.lit(target))  # no unit: already in the registration's unit
-        for prefix, factor in _MONEY_MULTIPLIERS.items():
-            written = written.when(word.startswith(prefix), F.lit(factor))
-        written = written.otherwise(F.lit(1))
+        # No word at all: already in the registration's unit; a currency or 元 alone: one unit of it.
+        written = None
+        for word, factor in _MONEY_MULTIPLIERS.items():
+            hit = mult == word
+            written = F.when(hit, F.lit(factor)) if written is None else written.when(hit, F.lit(factor))
+        written = written.when((yuan != "") | (before != "") | (after != ""), F.lit(1))
+        written = written.otherwise(F.lit(target))
 
         # Exact scaling: multiply or divide by a power of ten, each branch cast on its own.
         amount = F.when(written == target, number.try_cast(_MONEY_TYPE))
@@ -432,17 +493,21 @@ def parse_money(col: Column, unit: str) -> Column:
                 scaled = number / F.lit(Decimal(target // factor))
             amount = amount.when(written == factor, scaled.try_cast(_MONEY_TYPE))
 
-        currency = None
-        for cur_word, code in _CURRENCIES:
-            hit = word.contains(cur_word)
-            currency = F.when(hit, code) if currency is None else currency.when(hit, code)
+        # Brackets come in pairs around a word; a currency named twice must be the same one (the
+        # lookups of that rare case run only when both are there: Or short-circuits).
+        ok = (
+            ((opened == "") == (closed == ""))
+            & ((opened == "") | (mult != "") | (yuan != "") | (after != ""))
+            & ((before == "") | (after == "") | (code(before) == code(after)))
+        )
+        named = F.when(after != "", after).otherwise(before)
         return _let(
             lambda a, c: F.when(a.isNotNull(), F.struct(a.alias("amount"), c.alias("currency"))),
-            a=amount,
-            c=currency.otherwise("CNY"),
+            a=F.when(ok, amount),
+            c=F.coalesce(code(named), F.lit("CNY")),
         )
 
-    return _let(money, p=F.split(F.regexp_replace(col, _MONEY_RE, "$1|$2$3"), r"\|"))
+    return _let(money, p=F.split(F.regexp_replace(col, _MONEY_RE, _MONEY_REPL), r"\|"))
 
 
 def codelist_value(col: Column, codes: dict[str, str]) -> Column:

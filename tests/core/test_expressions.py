@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from citylake.core import expressions as E
 from citylake.core import identifiers as idf
+from citylake.core.registry import MONEY_UNITS
 
 pytestmark = pytest.mark.spark
 
@@ -70,7 +71,22 @@ DATES = {
     "20210129103015": date(2021, 1, 29),
     "44225": date(2021, 1, 29),  # Excel serial day
     "44225.0": date(2021, 1, 29),
-    "1": date(1899, 12, 31),
+    "44225.000": date(2021, 1, 29),
+    "10000": date(1927, 5, 18),  # the first 5-digit serial
+    "99999": date(2173, 10, 13),
+    "２０２１０": date(1955, 5, 1),
+    # a bare year is no date (and was once read as serial day 2021 = 1905-07-13); nor any 1-4 digit number
+    "2021": None,
+    "2021.0": None,
+    " 2021 ": None,
+    "２０２１": None,
+    "\u30002021\t": None,
+    "1999": None,
+    "9999": None,
+    "1": None,
+    "0": None,
+    "0.0": None,
+    "2021年": None,
     "２０２１－０１－２９": date(2021, 1, 29),  # full-width, through normalize_text
     "2020-02-29": date(2020, 2, 29),
     "2021-02-30": None,
@@ -113,6 +129,9 @@ TIMESTAMPS = {
     "20210129253015": None,
     "2021-02-30 10:00": None,
     "44225": None,  # serial days are dates only
+    "2021": None,  # a bare year
+    "2021.0": None,
+    "２０２１": None,
     "2021-01-29 10时30分": None,
     "2021-01-29  10:30": None,
     "2021-01-29 10:30:15.123": None,
@@ -191,9 +210,92 @@ MONEY = {
     ("5000万元人民币币", "万元"): None,
     ("1,2345万", "万元"): None,
     ("5000(万元", "万元"): None,
-    ("5000英镑", "万元"): None,
-    ("1亿美元", "万元"): None,
+    ("5000英镑", "万元"): (Decimal("0.5"), "GBP"),
+    ("1亿美元", "万元"): (Decimal("10000"), "USD"),
     ("12345678901234567890万", "万元"): None,
+    # as registries write it: 元 after the currency, 元 before it, brackets with spaces, currency first
+    ("50万人民币元", "万元"): (Decimal("50"), "CNY"),
+    ("15(万元美元)", "万元"): (Decimal("15"), "USD"),
+    ("1,000(万香港元)", "万元"): (Decimal("1000"), "HKD"),
+    ("45(万德国马克 )", "万元"): (Decimal("45"), "DEM"),
+    ("300万元人民币", "万元"): (Decimal("300"), "CNY"),
+    ("人民币500万元", "万元"): (Decimal("500"), "CNY"),
+    ("人民币 500 万元", "万元"): (Decimal("500"), "CNY"),
+    ("USD 20万", "万元"): (Decimal("20"), "USD"),
+    ("usd20万", "万元"): (Decimal("20"), "USD"),
+    ("RMB 80万元", "万元"): (Decimal("80"), "CNY"),
+    ("CNY80万", "万元"): (Decimal("80"), "CNY"),
+    ("美元100万", "万元"): (Decimal("100"), "USD"),
+    ("港币 30万元", "万元"): (Decimal("30"), "HKD"),
+    ("USD 20万美元", "万元"): (Decimal("20"), "USD"),  # named twice, the same currency
+    ("5000（万元）", "万元"): (Decimal("5000"), "CNY"),
+    ("2.5亿元", "万元"): (Decimal("25000"), "CNY"),
+    ("1,234.5万港元", "万元"): (Decimal("1234.5"), "HKD"),
+    ("50万美元元", "万元"): (Decimal("50"), "USD"),
+    ("7万港币元", "万元"): (Decimal("7"), "HKD"),
+    ("20万USD", "万元"): (Decimal("20"), "USD"),
+    ("20 万 元", "万元"): (Decimal("20"), "CNY"),
+    ("12( 万元 )", "万元"): (Decimal("12"), "CNY"),
+    ("12 (  万元人民币)", "万元"): (Decimal("12"), "CNY"),
+    ("3亿日元", "万元"): (Decimal("30000"), "JPY"),
+    ("10万美金", "万元"): (Decimal("10"), "USD"),
+    ("8万瑞士法郎", "万元"): (Decimal("8"), "CHF"),
+    ("8(万新台币)", "万元"): (Decimal("8"), "TWD"),
+    # full-width digits, commas, brackets and spaces (normalize_text makes them half-width)
+    ("１，０００（万香港元）", "万元"): (Decimal("1000"), "HKD"),
+    ("５０万人民币元", "万元"): (Decimal("50"), "CNY"),
+    ("４５（　万德国马克　）", "万元"): (Decimal("45"), "DEM"),
+    ("ＵＳＤ　２０万", "万元"): (Decimal("20"), "USD"),
+    ("１２３４．５万港元", "万元"): (Decimal("1234.5"), "HKD"),
+    # the same forms stored in 元 and in 亿元
+    ("50万人民币元", "元"): (Decimal("500000"), "CNY"),
+    ("50万人民币元", "亿元"): (Decimal("0.005"), "CNY"),
+    ("15(万元美元)", "元"): (Decimal("150000"), "USD"),
+    ("1,000(万香港元)", "亿元"): (Decimal("0.1"), "HKD"),
+    ("2.5亿元", "元"): (Decimal("250000000"), "CNY"),
+    ("2.5亿元", "亿元"): (Decimal("2.5"), "CNY"),
+    ("人民币500万元", "亿元"): (Decimal("0.05"), "CNY"),
+    ("USD 20万", "元"): (Decimal("200000"), "USD"),
+    # a currency or 元 without 万/亿 means one unit of that currency; no word: the registration's unit
+    ("人民币500", "元"): (Decimal("500"), "CNY"),
+    ("人民币500", "万元"): (Decimal("0.05"), "CNY"),
+    ("USD 200000", "万元"): (Decimal("20"), "USD"),
+    ("100人民币元", "元"): (Decimal("100"), "CNY"),
+    ("15(元)", "万元"): (Decimal("0.0015"), "CNY"),
+    ("2.5", "亿元"): (Decimal("2.5"), "CNY"),
+    # still refused: ambiguous, two currencies, unbalanced or empty brackets, words around the amount
+    ("5000马克", "万元"): None,
+    ("5000法郎", "万元"): None,
+    ("5000克朗", "万元"): None,
+    ("¥500", "元"): None,
+    ("￥500万", "万元"): None,
+    ("$500", "元"): None,
+    ("USD 20万港元", "万元"): None,
+    ("人民币500万美元", "万元"): None,
+    ("500美元港元", "万元"): None,
+    ("500元元", "元"): None,
+    ("500万万", "万元"): None,
+    ("500万亿", "万元"): None,
+    ("500千元", "万元"): None,
+    ("500()", "万元"): None,
+    ("500( )", "万元"): None,
+    ("500万元)", "万元"): None,
+    ("500(万元", "万元"): None,
+    ("500万(元)", "万元"): None,
+    ("500(万元)(美元)", "万元"): None,
+    ("(500万元)", "万元"): None,
+    ("万元500", "万元"): None,
+    ("约500万元", "万元"): None,
+    ("500万元左右", "万元"): None,
+    ("500万元整", "万元"): None,
+    ("50万人民币元元", "万元"): None,
+    ("人民币", "万元"): None,
+    ("USD", "万元"): None,
+    ("USD万", "万元"): None,
+    ("500 USD 万", "万元"): None,
+    ("USDD 500", "万元"): None,
+    ("5,00万", "万元"): None,
+    ("人民币 人民币500", "万元"): None,
 }
 
 
@@ -209,6 +311,76 @@ def test_parse_money(spark):
     assert out.schema["m"].dataType.simpleString() == "struct<amount:decimal(24,6),currency:string>"
     got = {(r["v"], r["unit"]): (r["m"]["amount"], r["m"]["currency"]) if r["m"] else None for r in out.collect()}
     assert got == MONEY
+
+
+def test_parse_money_knows_every_currency(spark):
+    # every name and ISO code, after the number (with and without 元) and before it
+    names = {**E.MONEY_CURRENCIES, **{c: c for c in E.CURRENCY_CODES}, "RMB": "CNY", "usd": "USD", "Hkd": "HKD"}
+    cases = {}
+    for name, code in names.items():
+        for text in (f"12万{name}", f"12(万元{name})", f"12万{name}元", f"{name} 12万", f"{name}12(万元)"):
+            cases[text] = (Decimal("12"), code)
+    rows = _run(spark, list(cases), m=lambda v: E.parse_money(E.normalize_text(v), "万元"))
+    got = {r["v"]: (r["m"]["amount"], r["m"]["currency"]) if r["m"] else None for r in rows}
+    assert got == cases
+    assert all(len(c) == 3 and c.isupper() and c.isascii() for c in E.CURRENCY_CODES)
+    assert {"CNY", "USD", "HKD", "EUR", "JPY", "GBP", "DEM"} <= set(E.CURRENCY_CODES)
+
+
+def test_parse_money_unit_conversions(spark):
+    # one amount written in each unit, stored in each unit: 1 亿 = 10,000 万 = 100,000,000 元
+    written = {"1.5亿元": Decimal("150000000"), "1.5亿": Decimal("150000000"), "15000万元": Decimal("150000000"),
+               "15000(万)": Decimal("150000000"), "150000000元": Decimal("150000000"),
+               "150,000,000(元人民币)": Decimal("150000000"), "0.25万美元": Decimal("2500")}  # fmt: skip
+    df = spark.createDataFrame([(t,) for t in written], "v string")
+    n = E.normalize_text(F.col("v"))
+    out = df.select("v", *[E.parse_money(n, u).getField("amount").alias(u) for u in MONEY_UNITS]).collect()
+    for r in out:
+        for unit, factor in MONEY_UNITS.items():
+            assert r[unit] == written[r["v"]] / factor, (r["v"], unit)
+
+
+def test_generated_money_and_dates_read_as_their_truth(spark):
+    """The sample generator's good money and date spellings give back the generated value, and its
+    bad dates (a bare year among them) stay null, under these expressions (the product's rules)."""
+    from types import SimpleNamespace
+
+    from citylake.core.registry import FieldSpec
+    from citylake_dev.generate.defects import bad_value, verify_bad
+    from citylake_dev.generate.noise import date_text, money_text, noise
+
+    rng = random.Random("generated-money")
+    money_rows, date_rows = [], []
+    for unit in MONEY_UNITS:
+        f = FieldSpec(name="amount", title="金额", type="money", unit=unit)
+        for _ in range(600):
+            yuan = Decimal(rng.choice((rng.randrange(1, 10**6) * 10000, rng.randrange(1, 10**9)))) / 100
+            v = (yuan / MONEY_UNITS[unit]).quantize(Decimal("0.000001"))
+            money_rows.append((noise(money_text(rng, f, v), rng), unit, v))
+    for _ in range(400):
+        d = date(1935, 1, 1) + timedelta(days=rng.randrange(40000))
+        date_rows.append((noise(date_text(rng, d), rng), d))
+    f = FieldSpec(name="day", title="日期", type="date")
+    for fmt in ("csv", "json", "xlsx"):
+        g = SimpleNamespace(rng=rng, fmt=fmt, encoding="utf-8" if fmt != "xlsx" else "xlsx")
+        for _ in range(150):
+            cell = bad_value(g, "bad_date", f, "date", {"day": date(2021, 1, 29)})
+            verify_bad(g, "bad_date", f, "date", cell)
+            date_rows.append((str(cell), None))
+    assert {"2021", "2021.0", " 2021 ", "２０２１"} <= {t for t, d in date_rows if d is None}
+
+    df = spark.createDataFrame([(t, u) for t, u, _ in money_rows], "v string, unit string")
+    n = E.normalize_text(F.col("v"))
+    money = F.when(F.col("unit") == "元", E.parse_money(n, "元"))
+    money = money.when(F.col("unit") == "万元", E.parse_money(n, "万元")).otherwise(E.parse_money(n, "亿元"))
+    got = [(r["v"], r["unit"], r["m"] and r["m"]["amount"]) for r in df.select("v", "unit", money.alias("m")).collect()]
+    assert [(t, u, a) for t, u, a in got] == [(t, u, v) for t, u, v in money_rows]
+    forms = {t for t, _, _ in money_rows}
+    assert any("(万元美元)" in t for t in forms) and any(t.startswith("人民币") for t in forms)
+    assert any("人民币元" in t for t in forms) and any("( " in t for t in forms)
+
+    rows = _run(spark, [t for t, _ in date_rows], d=lambda v: E.parse_date(E.normalize_text(v)))
+    assert [r["d"] for r in rows] == [d for _, d in date_rows]
 
 
 def test_parse_money_rejects_unknown_unit():

@@ -77,12 +77,25 @@ _DATE = re.compile(
     r"(?:[ T](\d{1,2})(?::(\d{2})(?::(\d{2}))?|时))?$"
 )
 _TS14 = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$")
-_SERIAL = re.compile(r"^(\d{1,5})(?:\.0+)?$")
+_SERIAL = re.compile(r"^(\d{5})(?:\.0+)?$")  # 5 digits only: a bare year is no date
 _NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)"
 _DECIMAL = re.compile(rf"^{_NUMBER}(?:\.\d+)?$")
 _INTEGER = re.compile(rf"^{_NUMBER}(?:\.0+)?$")
-_UNITS = "万元人民币|万人民币|万元|万|元人民币|元|人民币|亿元|亿|万?美元|万?港元|万?港币|万?欧元|万?日元"
-_MONEY = re.compile(rf"^({_NUMBER}(?:\.\d+)?)(?:\(({_UNITS})\)|({_UNITS}))?$")
+_CURRENCIES = dict(
+    pair.split(":")
+    for pair in (
+        "人民币:CNY 美元:USD 美金:USD 港元:HKD 港币:HKD 香港元:HKD 欧元:EUR 日元:JPY 英镑:GBP 德国马克:DEM "
+        "法国法郎:FRF 瑞士法郎:CHF 新加坡元:SGD 澳大利亚元:AUD 澳元:AUD 加拿大元:CAD 加元:CAD 新西兰元:NZD "
+        "澳门元:MOP 澳门币:MOP 新台币:TWD 韩元:KRW 泰铢:THB 俄罗斯卢布:RUB 卢布:RUB 瑞典克朗:SEK 挪威克朗:NOK "
+        "丹麦克朗:DKK 马来西亚林吉特:MYR 荷兰盾:NLG 意大利里拉:ITL 比利时法郎:BEF 奥地利先令:ATS 芬兰马克:FIM"
+    ).split()
+)
+_CODES = {**{c: c for c in _CURRENCIES.values()}, "RMB": "CNY"}
+_CUR = f"({'|'.join(sorted(_CURRENCIES, key=len, reverse=True))}|(?i:{'|'.join(_CODES)}))"
+# [currency] number [(] [万|亿] [元] [currency [元]] [)]
+_MONEY = re.compile(
+    rf"^(?:{_CUR}\s*)?({_NUMBER}(?:\.\d+)?)\s*(\()?\s*(万|亿)?\s*(元)?\s*(?:{_CUR}(?:\s*元)?)?\s*(\))?$"
+)
 
 
 def _date_parts(text):
@@ -130,13 +143,17 @@ def parse_money(text, unit):
     m = _MONEY.match(text)
     if not m:
         return None
-    number = Decimal(m.group(1).replace(",", ""))
-    word = m.group(2) or m.group(3) or ""
-    if not word:
-        written = MONEY_UNITS[unit]
+    before, number, opened, mult, yuan, after, closed = m.groups()
+    if bool(opened) != bool(closed) or (opened and not (mult or yuan or after)):
+        return None  # brackets in pairs, around a word
+    named = {(_CURRENCIES.get(c) or _CODES[c.upper()]) for c in (before, after) if c}
+    if len(named) > 1:
+        return None  # two different currencies
+    if mult:
+        written = 10_000 if mult == "万" else 100_000_000
     else:
-        written = 10_000 if word.startswith("万") else 100_000_000 if word.startswith("亿") else 1
-    return number * written / MONEY_UNITS[unit]
+        written = 1 if (yuan or named) else MONEY_UNITS[unit]
+    return Decimal(number.replace(",", "")) * written / MONEY_UNITS[unit]
 
 
 def _xlsx_text(v):

@@ -41,12 +41,14 @@ def bad_count(rng: random.Random, rows: int) -> int:
     return min(rows - 1, rng.randint(lo, hi))
 
 
-def plan(g: FileGen, rows: int) -> dict[int, tuple[str, str | None]]:
-    """Row index -> (reason code, field or None). Row 0 stays good; each defect kind the
-    registration allows appears at least once when there are enough bad rows."""
+def plan(g: FileGen, start: int, stop: int) -> dict[int, tuple[str, str | None]]:
+    """Row index -> (reason code, field or None) for the rows ``start`` to ``stop`` (one chunk).
+    Row 0 stays good; each defect kind the registration allows appears at least once in a chunk
+    when it has enough bad rows."""
     rng = g.rng
-    n_bad = bad_count(rng, rows)
-    positions = sorted(rng.sample(range(1, rows), n_bad)) if n_bad else []
+    first_row = max(start, 1)
+    n_bad = min(bad_count(rng, stop - start), max(0, stop - first_row))
+    positions = sorted(rng.sample(range(first_row, stop), n_bad)) if n_bad else []
     catalogue = defect_kinds(g)
     first = rng.sample(catalogue, min(len(catalogue), n_bad))
     rest = rng.choices(catalogue, [w for _, _, w in catalogue], k=n_bad - len(first))
@@ -95,7 +97,7 @@ def defect_kinds(g: FileGen) -> list[tuple[str, str | None, float]]:
         kinds.append(("encoding_damage", None, 0.8))
     if g.fmt in ("csv", "xlsx"):
         kinds.append(("column_count", None, 0.8))
-    if g.fmt in ("csv", "json"):
+    if g.fmt in ("csv", "json") and g.layout.malformed_ok:
         kinds.append(("malformed_line", None, 0.5))
     return kinds
 
@@ -126,9 +128,10 @@ def not_in_codelist_values(f: FieldSpec) -> list[str]:
 
 
 # ---- bad rows ---------------------------------------------------------------------------------------
-def defect_row(g: FileGen, code: str, fname: str | None, rec: dict, i: int) -> list | RawLine:
-    """Row ``i`` made from record ``rec`` with the single defect ``code`` (not the duplicates)."""
-    cells = render_good(g, rec)
+def defect_row(g: FileGen, code: str, fname: str | None, rec: dict, i: int, verify: bool = True) -> list | RawLine:
+    """Row ``i`` made from record ``rec`` with the single defect ``code`` (not the duplicates);
+    ``verify`` checks its good identifiers too (the bad one is always checked)."""
+    cells = render_good(g, rec, verify=verify)
     if code == "encoding_damage":
         f = damage_field(g)
         k = g.index_of[f.name]
@@ -176,34 +179,37 @@ def duplicate_key_row(g: FileGen, src_cells: list, other: dict) -> list | None:
 
 
 def column_count_row(g: FileGen, cells: list) -> list:
-    """A cell too many (XLSX: sometimes after an empty one) or, in CSV, one too few."""
+    """A cell too many, sometimes after an empty one. Never one too few: a short row is padded
+    (its trailing empty cells were left out), in CSV as in XLSX."""
     rng = g.rng
     extra = rng.choice(("备注：数据补录", "待核实", "已迁出", "见附件", "1"))
     if g.fmt == "xlsx":
         return list(cells) + ([None] if rng.random() < 0.3 else []) + [extra]
-    if rng.random() < 0.5:
-        row = list(cells) + [extra if rng.random() < 0.7 else ""]
-    else:
-        row = list(cells)[:-1]
-    parsed = parse_csv_line(csv_line([str(c) for c in row]))
+    row = list(cells) + ([""] if rng.random() < 0.3 else []) + [extra]
+    delimiter = g.layout.delimiter
+    parsed = parse_csv_line(csv_line([str(c) for c in row], delimiter), delimiter)
     if parsed is None or len(parsed) == len(g.headers):
         raise GenerationError(f"column-count row does not change the field count: {row!r}")
     return row
 
 
 def malformed_row(g: FileGen, cells: list) -> RawLine:
-    """A line that does not parse: an unclosed quote (CSV), or not a JSON object."""
+    """A line that does not parse: an unclosed quote (CSV), or not a JSON object. In a JSON array
+    the element must stay JSON (a truncated object would break the whole document): not an object."""
     rng = g.rng
     if g.fmt == "csv":
-        head = csv_line([str(c) for c in cells[:-1]])
-        line = f'{head},"{cells[-1]}' if len(cells) > 1 else f'"{cells[-1]}'
-        if '"' in str(cells[-1]) or parse_csv_line(line) is not None:
+        d = g.layout.delimiter
+        head = csv_line([str(c) for c in cells[:-1]], d)
+        line = f'{head}{d}"{cells[-1]}' if len(cells) > 1 else f'"{cells[-1]}'
+        if '"' in str(cells[-1]) or parse_csv_line(line, d) is not None:
             raise GenerationError(f"malformed CSV line parses: {line!r}")
         return RawLine(line)
-    # JSON Lines: a truncated object, or something that is not an object
+    # JSON: a truncated object (JSON Lines only), or something that is not an object
     obj = json_obj(g, cells, full=True)
     text = json.dumps(obj, ensure_ascii=False)
     r = rng.random()
+    if g.layout.json_style != "lines":
+        r = 0.6 + r * 0.4
     if r < 0.6:
         line = text[: rng.randint(max(2, len(text) // 3), len(text) - 2)]
     elif r < 0.85:
@@ -312,6 +318,12 @@ def bad_value(g: FileGen, code: str, f: FieldSpec, kind: str, rec: dict):
         return rng.choice(not_in_codelist_values(f))
     if code == "bad_date":
         y = v.year if isinstance(v, date) else 2021
+        if rng.random() < 0.25:
+            # a bare year: no day, and too short for an Excel serial day (numbers in XLSX and JSON)
+            if g.fmt in ("xlsx", "json") and rng.random() < 0.5:
+                return y
+            full = f"{y}".translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+            return rng.choice((f"{y}", f"{y}", f"{y}.0", f" {y} ", full))
         return rng.choice(
             (f"{y}-02-30", f"{y}/13/5", f"{y}年2月30日", f"{y}0230", "待补录", f"{y}-00-12", f"{y}年")
         )
@@ -382,6 +394,11 @@ def verify_bad(g: FileGen, code: str, f: FieldSpec, kind: str, value) -> None:
         raise GenerationError(f"{f.name}: bad value {text!r} for {code} reads as empty")
     if g.encoding != "xlsx":
         text.encode(g.encoding)
+    if code == "bad_date":
+        # a number is read as a date when it is a 5-digit Excel serial day (optional .0…)
+        head, _, tail = normalize_text(text).partition(".")
+        if head.isascii() and head.isdigit() and len(head) == 5 and set(tail) <= {"0"}:
+            raise GenerationError(f"{f.name}: bad date {text!r} reads as an Excel serial day")
     if f.check in ("uscc", "cn_id", "org_code", "division_code", "mobile"):
         got = g.check(f, text).reason
         if got != code:

@@ -3,26 +3,98 @@
 Built on the value pools in :mod:`citylake_dev.fakes` and the shipped GB/T 2260 list. A
 :class:`Record` makes each entity lazily, once, so the fields of one row agree (the same
 person's name, citizen ID and birth date; a station's district).
+
+Key values are unique by construction: a :class:`Permutation` scatters the row index over the
+identifier's number space (a bijection), so no set of keys already written is needed however
+many rows a file has.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from datetime import date
+from operator import mul
 
 from citylake.core.identifiers import (
+    CN_ID_CHECK_CHARS,
+    CN_ID_WEIGHTS,
+    ORG_WEIGHTS,
     USCC_ALPHABET,
+    USCC_WEIGHTS,
     accepted_division_codes,
     all_division_codes,
-    cn_id_check_char,
     divisions,
     latest_division_edition,
-    org_check_char,
-    uscc_check_char,
 )
 from citylake_dev import fakes
 from citylake_dev.generate.cells import GenerationError
+
+OLD_DIVISION_BEFORE = 2002  # codes whose last GB/T 2260 edition is older than this are "old"
+
+
+# ---- unique serials --------------------------------------------------------------------------------
+class Permutation:
+    """A keyed bijection of ``range(n)``: row index -> a scattered serial.
+
+    Feistel rounds over Z_a x Z_b (``x = left * b + right``; each round maps ``(left, right)`` to
+    ``(right, (left + F(right)) mod a)`` and swaps the moduli), with ``a * b = n`` when ``n`` factors
+    that way (10**8 = 10**4 * 10**4, days * 1000), so no value is walked past; otherwise
+    ``a * b >= n`` and the rare value beyond ``n`` is walked on. Distinct rows get distinct serials, in
+    an order that looks random, with no memory of earlier rows.
+    """
+
+    __slots__ = ("a", "b", "keys", "n")
+
+    def __init__(self, n: int, key: str):
+        if n < 1:
+            raise ValueError("a permutation needs a non-empty range")
+        self.n = n
+        root = math.isqrt(n)
+        a = next((d for d in range(root, max(1, root // 4), -1) if n % d == 0), 0)
+        if a < 2:  # no balanced factors: a square just above n
+            a = root if root * root >= n else root + 1
+            b = a
+        else:
+            b = n // a
+        self.a, self.b = a, b
+        digest = hashlib.sha256(key.encode("utf-8")).digest()
+        self.keys = tuple(int.from_bytes(digest[k : k + 4], "big") for k in range(0, 16, 4))
+
+    def __call__(self, x: int) -> int:
+        if not 0 <= x < self.n:
+            raise GenerationError(f"serial {x} outside 0..{self.n - 1}: more rows than unique values")
+        a, b = self.a, self.b
+        while True:
+            left, right = divmod(x, b)  # left in Z_a, right in Z_b
+            for k in self.keys:
+                left, right = right, (left + (((right ^ k) * 0x9E3779B1) >> 11)) % a
+                a, b = b, a
+            x = left * b + right
+            a, b = self.a, self.b
+            if x < self.n:  # only when a * b > n
+                return x
+
+
+# ---- check characters (the rules of citylake.core.identifiers, table-driven: this is the hot path) ----
+_USCC_VALUES = bytes.maketrans(USCC_ALPHABET.encode(), bytes(range(len(USCC_ALPHABET))))
+_ORG_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ORG_VALUES = bytes.maketrans(_ORG_CHARS.encode(), bytes(range(len(_ORG_CHARS))))
+_CN_ID_ZERO = ord("0") * sum(CN_ID_WEIGHTS)
+
+
+def uscc_check_char(first17: str) -> str:
+    return USCC_ALPHABET[-sum(map(mul, first17.encode().translate(_USCC_VALUES), USCC_WEIGHTS)) % 31]
+
+
+def org_check_char(body8: str) -> str:
+    v = 11 - sum(map(mul, body8.encode().translate(_ORG_VALUES), ORG_WEIGHTS)) % 11
+    return "X" if v == 10 else ("0" if v == 11 else str(v))
+
+
+def cn_id_check_char(first17: str) -> str:
+    return CN_ID_CHECK_CHARS[(sum(map(mul, first17.encode(), CN_ID_WEIGHTS)) - _CN_ID_ZERO) % 11]
 
 
 # ---- places -------------------------------------------------------------------------------------
@@ -43,9 +115,15 @@ class Places:
         self.districts = current  # current Zhengzhou counties: where records live
         self.district_pick = fakes.Weighted([(c, fakes.DISTRICT_WEIGHTS.get(c, 2)) for c in current])
         every = all_division_codes()
-        # Citizen-ID address codes come from the civil (MCA) editions: the 2023 statistical
-        # codes for development zones (4101 71..73) never appear on identity cards.
-        civil = sorted(c for c in every if not c.endswith("00") and divs[c].first_edition[:4] < latest)
+        # Citizen-ID address codes come from the civil (MCA) editions: the statistical codes for
+        # development zones (xxxx7x, e.g. 4101 71..73) never appear on identity cards. Codes abolished
+        # before 2002 are left to the old_division_ids shape, so ordinary files do not depend on them.
+        civil = sorted(
+            c
+            for c in every
+            if not c.endswith("00") and c[4] != "7" and divs[c].first_edition[:4] < latest
+            and divs[c].last_year >= OLD_DIVISION_BEFORE
+        )
         self.henan_areas = [c for c in civil if c.startswith("41")]
         self.other_areas = [c for c in civil if not c.startswith("41")]
         self.zz_areas = [c for c in civil if c in set(current)] or self.henan_areas
@@ -60,6 +138,23 @@ class Places:
         self.stations = [s for s in fakes.STATIONS if s[2] in accepted] or [
             (f"ZZ{c}", f"{self.division_names[c]}监测站", c) for c in current
         ]
+        # counties abolished before 2002 (GB/T 2260 editions since 1980): an ID keeps the code of its
+        # first registration; Henan's first, as most people in a Zhengzhou register were born nearby
+        old = sorted(
+            (c for c, d in divs.items() if not c.endswith("00") and d.last_year < OLD_DIVISION_BEFORE),
+            key=lambda c: (not c.startswith("41"), c),
+        )
+        self.old_areas = [(c, divs[c].last_year) for c in old]
+        self.old_area_set = frozenset(old)
+
+    def old_area(self, rng: random.Random, birth_year: int) -> str | None:
+        """A county code abolished before 2002 that still existed when someone born in ``birth_year``
+        could first be registered there, or None."""
+        fits = [c for c, last in self.old_areas if last >= birth_year]
+        if not fits:
+            return None
+        henan = [c for c in fits if c.startswith("41")]
+        return rng.choice(henan if henan and rng.random() < 0.7 else fits)
 
     def pick_district(self, rng: random.Random) -> tuple[str, str]:
         code = self.district_pick.pick(rng)
@@ -67,10 +162,33 @@ class Places:
 
 
 # ---- organizations ---------------------------------------------------------------------------------
-def make_uscc(rng: random.Random, places: Places, kind: str | None = None, district: str | None = None) -> str:
+USCC_SERIALS = 10**8  # organization bodies: 8 digits, or MA + 6 characters from the same serial
+
+
+def _ma_body(serial: int) -> str:
+    """``MA`` + 6 characters for ``serial`` < 4 * 31**5: distinct serials give distinct bodies."""
+    head, rest = divmod(serial, 31**5)
+    chars = []
+    for _ in range(5):
+        rest, k = divmod(rest, 31)
+        chars.append(USCC_ALPHABET[k])
+    return "MA" + "4359"[head] + "".join(chars)
+
+
+def make_uscc(
+    rng: random.Random, places: Places, kind: str | None = None, district: str | None = None, serial: int | None = None
+) -> str:
+    """A valid USCC; with ``serial`` (0 <= serial < USCC_SERIALS) its body is that serial's, so distinct
+    serials give distinct codes whatever the kind and region."""
     kind = kind or "91"
     district = district or places.pick_district(rng)[0]
     region = "410100" if rng.random() < 0.5 else district
+    if serial is not None:
+        body = _ma_body(serial) if kind[0] == "9" and rng.random() < 0.8 else f"{serial:08d}"
+        code = _uscc(kind, region, body)
+        if "XXXX" in code:  # reads as masked: the digit body of the same serial never does
+            code = _uscc(kind, region, f"{serial:08d}")
+        return code
     for _ in range(50):
         if kind[0] == "9" and rng.random() < 0.8:
             body = "MA" + rng.choice(("44", "45", "46", "47", "3X", "40", "9G", "9K")) + "".join(
@@ -78,11 +196,15 @@ def make_uscc(rng: random.Random, places: Places, kind: str | None = None, distr
             )
         else:
             body = f"{rng.randrange(10**8):08d}"
-        first17 = f"{kind}{region}{body}{org_check_char(body)}"
-        code = first17 + uscc_check_char(first17)
+        code = _uscc(kind, region, body)
         if "XXXX" not in code:
             return code
     raise GenerationError("could not make a USCC")
+
+
+def _uscc(kind: str, region: str, body: str) -> str:
+    first17 = f"{kind}{region}{body}{org_check_char(body)}"
+    return first17 + uscc_check_char(first17)
 
 
 # ---- air quality (HJ 633-2012 hourly IAQI breakpoints) -------------------------------------
@@ -130,6 +252,18 @@ def air_reading(rng: random.Random) -> dict:
 
 
 # ---- one record's entities -----------------------------------------------------------------------
+_DAYS: dict[int, tuple[date, str]] = {}
+
+
+def _day(ordinal: int) -> tuple[date, str]:
+    """(date, YYYYMMDD) of a day: birth dates repeat over a few tens of thousands of days."""
+    hit = _DAYS.get(ordinal)
+    if hit is None:
+        d = date.fromordinal(ordinal)
+        hit = _DAYS[ordinal] = (d, f"{d.year:04d}{d.month:02d}{d.day:02d}")
+    return hit
+
+
 class Record:
     """Lazily made entities shared by the fields of one record (person, organization, place…)."""
 
@@ -176,26 +310,39 @@ class Record:
     def _make_person(self) -> dict:
         g, rng, places = self.g, self.rng, self.g.places
         r = rng.random()
-        gender = "U" if r < 0.002 else ("M" if r < 0.51 else "F")
         start, span = g.birth_span
-        birth = date.fromordinal(start + rng.randrange(span))
-        r = rng.random()
-        if g.has_birth and r < 0.7:
-            area = self.district()[0]
-            if area not in places.zz_area_set:
-                area = rng.choice(places.zz_areas)
-        elif r < 0.85:
-            area = rng.choice(places.henan_areas)
-        elif r < 0.93:
-            area = rng.choice(places.zz_areas)
+        if g.person_serial is not None:
+            # unique by construction: (birth date, 3-digit sequence) from the row's serial
+            day, seq3 = divmod(g.person_serial(self.i), 1000)
+            birth, ymd = _day(start + day)
+            gender = "U" if r < 0.002 else ("M" if seq3 % 2 else "F")
         else:
-            area = rng.choice(places.other_areas)
-        seq = rng.randrange(100)  # first two digits of the sequence
-        last = rng.randrange(5) * 2 + (1 if gender == "M" else 0) if gender != "U" else rng.randrange(10)
-        body = f"{area}{birth.year}{birth.month:02d}{birth.day:02d}{seq:02d}{last}"
+            gender = "U" if r < 0.002 else ("M" if r < 0.51 else "F")
+            birth, ymd = _day(start + rng.randrange(span))
+            last = rng.randrange(5) * 2 + (1 if gender == "M" else 0) if gender != "U" else rng.randrange(10)
+            seq3 = rng.randrange(100) * 10 + last  # two digits of the sequence, then the gender digit
+        area = None
+        if g.old_division_share and rng.random() < g.old_division_share:
+            area = places.old_area(rng, birth.year)
+        if area is None:
+            area = self._area()
+        body = f"{area}{ymd}{seq3:03d}"
         cn_id = body + cn_id_check_char(body)
         name = fakes.person_name(rng, male=(gender != "F"))
         return {"gender": gender, "birth": birth, "cn_id": cn_id, "name": name}
+
+    def _area(self) -> str:
+        """Where a person was first registered (the ID's address code)."""
+        g, rng, places = self.g, self.rng, self.g.places
+        r = rng.random()
+        if g.has_birth and r < 0.7:
+            area = self.district()[0]
+            return area if area in places.zz_area_set else rng.choice(places.zz_areas)
+        if r < 0.85:
+            return rng.choice(places.henan_areas)
+        if r < 0.93:
+            return rng.choice(places.zz_areas)
+        return rng.choice(places.other_areas)
 
     def _make_org(self) -> dict:
         rng = self.rng
@@ -216,4 +363,5 @@ class Record:
             name = fakes.organ_name(rng, dname)
         else:
             name = fakes.social_org_name(rng)
-        return {"kind": kind, "name": name, "uscc": make_uscc(rng, self.g.places, kind, code)}
+        serial = self.g.org_serial(self.i) if self.g.org_serial is not None else None
+        return {"kind": kind, "name": name, "uscc": make_uscc(rng, self.g.places, kind, code, serial)}

@@ -40,21 +40,24 @@ def period(seed: int, cycle: str, back: int) -> tuple[str, datetime]:
     return stamp, datetime.combine(end, time(23))
 
 
-def file_name(reg: Registration, fmt: str, stamp: str) -> tuple[str, str]:
-    """(lake path in the landing zone, file name): the name a liaison would give, matching the pattern."""
+def file_name(reg: Registration, fmt: str, stamp: str, ext: str | None = None) -> tuple[str, str]:
+    """(lake path in the landing zone, file name): the name a liaison would give, matching the pattern.
+    ``ext`` picks the JSON extension (``json`` for an array, ``jsonl`` for lines)."""
     tail = reg.resource.split("_")[-1]
     pattern = reg.source.pattern or "*"
     if fmt == "csv":
         clean = "".join(c for c in reg.name if c not in "（）()[]【】/\\:*?\"<>| ")
         name = f"{clean}_{stamp}.csv"
-    elif fmt == "xlsx":
-        name = f"{reg.department}_{tail}_{stamp}.xlsx"
+    elif fmt in ("xlsx", "xls"):
+        name = f"{reg.department}_{tail}_{stamp}.{fmt}"
     else:
-        name = f"{tail}_{stamp}.jsonl"
-        if not fnmatch(name, pattern):
-            name = f"{tail}_{stamp}.json"
+        name = ""
+        for suffix in [ext] if ext else ["jsonl", "json"]:
+            name = f"{tail}_{stamp}.{suffix}"
+            if fnmatch(name, pattern):
+                break
     if not fnmatch(name, pattern):
-        name = f"{reg.resource}_{stamp}.{ 'jsonl' if fmt == 'json' else fmt}"
+        name = f"{reg.resource}_{stamp}.{ext or ('jsonl' if fmt == 'json' else fmt)}"
     if not fnmatch(name, pattern) and "*" in pattern:
         name = pattern.replace("*", stamp, 1).replace("*", "").replace("?", "0")
     return Lake.join(landing_dir(reg.department, reg.resource), name), name

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from citylake.core.identifiers import FULLWIDTH, HALFWIDTH, normalize_text
 from citylake.core.registry import FieldSpec
+from citylake.stages.check.suite import CURRENCIES
 from citylake_dev.fakes import wchoice
 from citylake_dev.generate.cells import (
     MISSING,
@@ -212,34 +213,71 @@ def timestamp_text(rng: random.Random, t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+# Money as registries write it. Unit words after the number, per field unit (all CNY).
+_MONEY_SUFFIXES = {
+    "元": ("元", "元人民币", "人民币元", "(元)", "（元）", "(元人民币)", "( 元 )"),
+    "万元": ("万元", "万", "万元人民币", "万人民币", "万人民币元", "(万元)", "(万元人民币)", "（万元）", "（万）",
+             "(万)", "( 万元 )", "（万人民币）", "万 元"),
+    "亿元": ("亿元", "亿", "亿元人民币", "亿人民币元", "(亿元)", "（亿元）", "( 亿元 )"),
+}  # fmt: skip
+# Foreign currencies of registered capital (weights: how often registries show them), as a Chinese
+# name or an ISO code. Only codes the quality check accepts: another would fail the whole batch.
+_MONEY_FOREIGN = tuple(
+    (pair, w)
+    for pair, w in (
+        (("美元", "USD"), 30), (("美金", "USD"), 2), (("USD", "USD"), 4), (("港元", "HKD"), 12),
+        (("港币", "HKD"), 4), (("香港元", "HKD"), 4), (("HKD", "HKD"), 2), (("欧元", "EUR"), 5),
+        (("日元", "JPY"), 4), (("英镑", "GBP"), 2), (("德国马克", "DEM"), 2),
+    )
+    if pair[1] in CURRENCIES
+)  # fmt: skip
+
+
 def money_text(rng: random.Random, f: FieldSpec, v: Decimal) -> str:
-    """An amount in the field's unit as free text: separators, unit suffixes, another unit."""
+    """An amount in the field's unit as registries write it: separators, unit words bare or in brackets
+    (spaces inside, full-width), the currency before or after the number, another unit, a foreign
+    currency. Every spelling reads as ``v`` in the field's unit (conform-rules.md section 4)."""
     unit = f.unit or "元"
     text = dec_str(v)
+    number = thousands(text) if abs(v) >= 1000 and rng.random() < 0.5 else text
+    suffixes = _MONEY_SUFFIXES[unit]
+    word = {"元": "", "万元": "万", "亿元": "亿"}[unit]
     r = rng.random()
-    if r < 0.25:
+    if r < 0.22:
         return text
-    if r < 0.35:
+    if r < 0.30:
         return thousands(text) if abs(v) >= 1000 else text
-    suffixes = {
-        "元": ("元", "元人民币", "(元)", "（元）", "(元人民币)"),
-        "万元": ("万元", "万", "万元人民币", "万人民币", "(万元)", "(万元人民币)", "（万元）", "（万）", "(万)"),
-        "亿元": ("亿元", "亿", "(亿元)", "（亿元）"),
-    }[unit]
-    if r < 0.60:
-        number = thousands(text) if abs(v) >= 1000 and rng.random() < 0.5 else text
+    if r < 0.52:
         return number + rng.choice(suffixes)
-    if r < 0.70:
-        return f"{v:.4f}" + rng.choice(suffixes)
-    if r < 0.85:
+    if r < 0.60:
+        # trailing zeros as registries pad them (41.2000); never fewer places than v has
+        return (f"{v:.4f}" if v == round(v, 4) else f"{v:.6f}") + rng.choice(suffixes)
+    if r < 0.67:
+        # the currency first; without 万/亿 after it the amount would be read in 元
+        cur = rng.choice(("人民币", "人民币", "RMB", "CNY"))
+        tail = rng.choice((f"{word}元", word)) if word else rng.choice(("元", ""))
+        return f"{cur}{rng.choice(('', ' '))}{number}{tail}"
+    if r < 0.80:
         # the same amount in another unit
         if unit == "万元" and v * 10000 == (v * 10000).to_integral():
-            return f"{dec_str(v * 10000)}元"
+            return f"{dec_str(v * 10000)}{rng.choice(('元', '元人民币'))}"
         if unit == "元" and v >= 100:
-            return f"{dec_str(v / 10000)}万元"
+            return f"{dec_str(v / 10000)}{rng.choice(('万元', '万', '(万元)'))}"
         if unit == "万元" and v >= 10000 and (v / 10000) == (v / 10000).quantize(Decimal("0.000001")):
             return f"{dec_str(v / 10000)}亿元"
+        if unit == "亿元":
+            return f"{dec_str(v * 10000)}万元"
         return text + suffixes[0]
-    if unit == "万元" and r < 0.93:
-        return f"{text}(万美元)" if rng.random() < 0.7 else f"{text}万港元"
+    if unit != "元" and _MONEY_FOREIGN and r < 0.92:
+        # registered capital in a foreign currency, in the field's unit of that currency
+        name, _ = wchoice(rng, _MONEY_FOREIGN)
+        if name.isascii():
+            return f"{name}{rng.choice(('', ' '))}{number}{word}"
+        forms = (
+            f"{number}({word}{name})", f"{number}({word}{name})", f"{number}{word}{name}",
+            f"{number}({word}元{name})", f"{number}{word}{name}{'' if name.endswith('元') else '元'}",
+            f"{number}({word}{name} )",
+            f"{number}（{word}{name}）", f"{name}{number}{word}",
+        )  # fmt: skip
+        return rng.choice(forms)
     return text + suffixes[0]

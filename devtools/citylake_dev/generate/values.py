@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -19,12 +20,12 @@ from citylake.core.identifiers import (
     check_cn_id,
     check_division_code,
     normalize_text,
-    org_check_char,
 )
 from citylake.core.registry import FieldSpec, Registration
 from citylake.core.settings import Settings
 from citylake_dev import fakes
-from citylake_dev.generate.entities import POLLUTANT_FIELDS, Places, Record
+from citylake_dev.generate.cells import GenerationError
+from citylake_dev.generate.entities import POLLUTANT_FIELDS, USCC_SERIALS, Permutation, Places, Record, org_check_char
 from citylake_dev.generate.naming import file_name, period, pick_headers
 
 TEXT_KINDS = ("person_name", "org_name", "address", "station_name", "text")
@@ -78,14 +79,66 @@ def field_kind(field: FieldSpec) -> str:
     return "text"
 
 
-class FileGen:
-    """One export file: file ``index`` of ``count`` for a registration, with ``rows`` data rows."""
+@dataclass
+class Layout:
+    """How one file is laid out beyond its cells; the plain file has the defaults."""
 
-    def __init__(self, settings: Settings, reg: Registration, seed: int, index: int, count: int, rows: int):
+    shape: str | None = None
+    delimiter: str = ","
+    eol: str = "\n"
+    title_rows: list[list[str]] = field(default_factory=list)  # rows above the header, as cells
+    title_padded: bool = False  # CSV title rows padded with delimiters to the table's width
+    multiline_fields: list[int] = field(default_factory=list)  # cells that may hold line breaks
+    multiline_share: float = 0.0
+    short_fields: int = 0  # trailing optional fields a row may leave out
+    short_share: float = 0.0
+    extra_column: tuple[int, int] | None = None  # (position written, field whose header it repeats)
+    json_style: str = "lines"  # lines | array | data | result
+    json_pretty: bool = False
+    stale_dimension: bool = False
+    gbk_rows: list[tuple[int, int]] = field(default_factory=list)  # row index ranges tried in GBK
+    malformed_ok: bool = True  # a malformed-line defect fits the format
+    sheet: str = "Sheet1"
+
+
+# registered capital in 万元 (weights: how often registries show such round amounts)
+_CAPITAL_WAN = (
+    ("3", 4), ("5", 6), ("10", 12), ("20", 6), ("30", 5), ("50", 10), ("100", 14), ("200", 7), ("300", 5),
+    ("500", 8), ("1000", 8), ("2000", 3), ("3000", 2), ("5000", 3), ("10000", 2), ("50000", 1), ("odd", 6),
+)  # fmt: skip
+
+
+def _young(ctx: Record) -> bool:
+    """Young children have no phone of their own."""
+    return ctx._person is not None and ctx._person["birth"].year > 2012
+
+
+class FileGen:
+    """One export file: file ``index`` of ``count`` for a registration, with ``rows`` data rows.
+
+    ``rng`` is the file's random stream for file-level choices (headers, layout); :meth:`begin_chunk`
+    replaces it with the stream of one chunk of rows, so chunks can be made apart (in parallel)
+    and the bytes still depend only on (seed, registration, index, rows).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        reg: Registration,
+        seed: int,
+        index: int,
+        count: int,
+        rows: int,
+        ext: str | None = None,
+    ):
         self.reg = reg
         self.rows = rows
-        self.rng = random.Random(f"citylake-generate/{seed}/{reg.department}/{reg.resource}/{index}")
-        self.fmt = reg.source.format
+        self.index = index
+        self.seed_text = f"citylake-generate/{seed}/{reg.department}/{reg.resource}/{index}"
+        self.rng = random.Random(self.seed_text)
+        # the file format, and the cell model its values are written in (an .xls holds cells like an .xlsx)
+        self.file_format = reg.source.format
+        self.fmt = "xlsx" if self.file_format in ("xlsx", "xls") else self.file_format
         self.encoding = "xlsx" if self.fmt == "xlsx" else (reg.source.encoding or "utf-8")
         self.fields = list(reg.fields)
         self.kinds = [field_kind(f) for f in self.fields]
@@ -102,6 +155,7 @@ class FileGen:
             if f.codes
         }
         self._bounds_cache: dict[str, tuple[Decimal, Decimal]] = {}
+        self._field_cache: dict = {}  # per field: what its name and title say it holds (and round amounts)
 
         # what the registration is about
         titles = " ".join(f.title for f in self.fields) + reg.name
@@ -125,12 +179,135 @@ class FileGen:
         self.birth_span = (first.toordinal(), last.toordinal() - first.toordinal() + 1)
 
         self.headers = pick_headers(self.rng, self.fields)
-        self.path, _ = file_name(reg, self.fmt, self.stamp)
+        self.path, _ = file_name(reg, self.file_format, self.stamp, ext)
+        self.old_division_share = 0.0  # the old_division_ids shape sets it
+        self._plan_serials()
+        self._plan_fields()
+        self.seen: set | None = set() if self.key_fallback else None  # keys written, when not unique by construction
+        # how the file is laid out (the plain file; a shape changes it) and what its registration must say
+        self.layout = Layout(sheet=reg.source.sheet or "Sheet1", malformed_ok=self.fmt != "xlsx")
+        if self.damage_marker == "锟斤拷":
+            self.layout.eol = "\r\n"  # GB exports come from Windows tools
+        self.overrides: dict = {}
+        self.chunk_rows = rows  # rows per chunk (build sets it): each chunk has its own random stream
+
+    def begin_chunk(self, chunk: int) -> None:
+        """Make the rows of chunk ``chunk`` from here on: its own random stream."""
+        self.rng = random.Random(f"{self.seed_text}/rows/{chunk}")
+
+    def set_field_order(self, order: list[int]) -> None:
+        """Write the fields (and their headers) in this order."""
+        self.fields = [self.fields[k] for k in order]
+        self.kinds = [self.kinds[k] for k in order]
+        self.headers = [self.headers[k] for k in order]
+        self.index_of = {f.name: k for k, f in enumerate(self.fields)}
+        self._plan_fields()
+
+    def _plan_fields(self) -> None:
+        """Per field, once: (name, spec, kind, chance of an empty optional value, filled when made empty,
+        maker). The record loop is the hot path of a big file."""
+        makers = {
+            "uscc": lambda f, ctx: ctx.org()["uscc"],
+            "cn_id": lambda f, ctx: ctx.person()["cn_id"],
+            "mobile": self._mobile,
+            "division": lambda f, ctx: ctx.district()[0],
+            "org_code": self._org_code,
+            "gender": self._gender,
+            "codelist": lambda f, ctx: self.codelist_pick[f.name].pick(self.rng),
+            "birth_date": lambda f, ctx: ctx.person()["birth"],
+            "date": self._date,
+            "timestamp": self._timestamp,
+            "integer": self._integer,
+            "decimal": self._decimal,
+            "money": self._money,
+            "boolean": lambda f, ctx: self.rng.random() < 0.7,
+            "person_name": lambda f, ctx: ctx.person()["name"],
+            "org_name": lambda f, ctx: ctx.org()["name"],
+            "address": self._address,
+            "station_code": lambda f, ctx: ctx.station()[0],
+            "station_name": lambda f, ctx: ctx.station()[1],
+            "pollutant": lambda f, ctx: ctx.air()["primary"],
+            "cert_no": self._cert_no,
+        }
+        plan = []
+        for f, kind in zip(self.fields, self.kinds):
+            in_key = f.name in self.key_set
+            nullable = not f.required and not in_key and not f.unique
+            p_null = (0.12 if kind == "mobile" else 0.05) if nullable else 0.0
+            maker = self._serial_value if f.name in self.serials else makers.get(kind, self._text)
+            plan.append((f.name, f, kind, p_null, f.required or in_key, maker))
+        self._makers = makers
+        self._plan = plan
+
+    # ---- unique keys -----------------------------------------------------------------------------
+    def _plan_serials(self) -> None:
+        """Make the key (and every unique field) unique by construction: one field carries a bijection
+        of the row index. ``key_fallback`` is left True only when no field can, and then build keeps
+        the keys already written (memory grows with the rows)."""
+        self.org_serial: Permutation | None = None
+        self.person_serial: Permutation | None = None
+        self.serials: dict[str, tuple[Permutation, int]] = {}  # field -> (bijection, digits)
+        self.key_fallback = False
+        # a date or time in the key is already one per row (per station): see _date / _timestamp
+        key_by_row = any(self.kind_of[k] in ("date", "timestamp") for k in self.key)
+        need = [] if key_by_row else [next((k for k in self.key if self._serial_able(k)), None)]
+        need += [f.name for f in self.fields if f.unique and f.name not in need]
+        for name in need:
+            if name is None or not self._serial_able(name):
+                self.key_fallback = True
+                continue
+            self._add_serial(name)
+
+    def _serial_able(self, name: str) -> bool:
+        kind = self.kind_of[name]
+        if kind in ("uscc", "cn_id", "org_code", "mobile", "cert_no"):
+            return True
+        if kind == "text":
+            return self._text_is_code(self.fields[self.index_of[name]])
+        if kind == "integer":
+            lo, hi = self._bounds(self.fields[self.index_of[name]], -1e18, 1e18)
+            return math.floor(hi) - math.ceil(lo) + 1 >= self.rows
+        return False
+
+    def _add_serial(self, name: str) -> None:
+        f, kind = self.fields[self.index_of[name]], self.kind_of[name]
+        key = f"{self.seed_text}/serial/{name}"
+        digits = 0
+        if kind == "uscc":
+            perm = self.org_serial = Permutation(USCC_SERIALS, key)
+        elif kind == "cn_id":
+            perm = self.person_serial = Permutation(self.birth_span[1] * 1000, key)  # (birth date, sequence)
+        elif kind in ("org_code", "mobile"):
+            perm, digits = Permutation(10**8, key), 8
+        elif kind == "integer":
+            lo, hi = self._bounds(f, -1e18, 1e18)
+            perm = Permutation(math.floor(hi) - math.ceil(lo) + 1, key)
+        else:  # certificate and code numbers: wide enough for every row
+            digits = max(7 if kind == "cert_no" else 6, len(str(self.rows - 1)))
+            perm = Permutation(10**digits, key)
+        if kind not in ("uscc", "cn_id"):
+            self.serials[name] = (perm, digits)
+        if self.rows > perm.n:
+            raise GenerationError(f"{self.reg.resource}: {self.rows} rows but only {perm.n} unique {name} values")
+
+    @staticmethod
+    def _text_is_code(f: FieldSpec) -> bool:
+        return "编号" in f.title or "代码" in f.title or "号" in f.title
 
     # ---- records -----------------------------------------------------------------------------
     def record(self, i: int) -> dict:
         ctx = Record(self, i)
-        return {f.name: self.value(f, k, ctx) for f, k in zip(self.fields, self.kinds)}
+        rand = self.rng.random
+        rec = {}
+        for name, f, kind, p_null, filled, maker in self._plan:
+            if p_null and (rand() < p_null or (kind == "mobile" and _young(ctx))):
+                rec[name] = None
+                continue
+            v = maker(f, ctx)
+            if v is None and filled:
+                v = "PM2.5" if kind == "pollutant" else fakes.REMARKS[0]
+            rec[name] = v
+        return rec
 
     def key_signature(self, rec: dict) -> tuple:
         out = []
@@ -161,15 +338,11 @@ class FileGen:
 
     # ---- canonical values ---------------------------------------------------------------------
     def value(self, f: FieldSpec, kind: str, ctx: Record):
-        """A valid canonical value, or None for an empty optional field."""
-        rng = self.rng
+        """A valid canonical value, or None for an empty optional field (as :meth:`record` makes it)."""
         in_key = f.name in self.key_set
         if not f.required and not in_key and not f.unique:
-            p_null = 0.12 if kind == "mobile" else 0.05
-            if rng.random() < p_null:
+            if self.rng.random() < (0.12 if kind == "mobile" else 0.05) or (kind == "mobile" and _young(ctx)):
                 return None
-            if kind == "mobile" and ctx._person is not None and ctx._person["birth"].year > 2012:
-                return None  # young children have no phone of their own
         v = self.present_value(f, kind, ctx)
         if v is None and (f.required or in_key):
             v = "PM2.5" if kind == "pollutant" else fakes.REMARKS[0]
@@ -177,72 +350,69 @@ class FileGen:
 
     def present_value(self, f: FieldSpec, kind: str, ctx: Record):
         """A valid value, never left empty on purpose (only a pollutant can be None: clean air)."""
+        if f.name in self.serials:
+            return self._serial_value(f, ctx)
+        return self._makers.get(kind, self._text)(f, ctx)
+
+    def _mobile(self, f: FieldSpec, ctx: Record) -> str:
         rng = self.rng
-        if kind == "uscc":
-            return ctx.org()["uscc"]
-        if kind == "cn_id":
-            return ctx.person()["cn_id"]
-        if kind == "mobile":
-            return rng.choice(fakes.MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
-        if kind == "division":
-            return ctx.district()[0]
-        if kind == "org_code":
-            body = f"{rng.randrange(10**8):08d}"
-            return body + org_check_char(body)
-        if kind == "gender":
-            g = ctx.person()["gender"]
-            want = {"M": "男", "F": "女"}.get(g)
-            codes = f.codes or {}
-            for code, meaning in codes.items():
-                if meaning == want:
-                    return code
-            others = [c for c, m in codes.items() if m not in ("男", "女")]
-            return others[0] if others else next(iter(codes))
-        if kind == "codelist":
-            return self.codelist_pick[f.name].pick(rng)
-        if kind == "birth_date":
-            return ctx.person()["birth"]
-        if kind == "date":
-            return self._date(f, ctx)
-        if kind == "timestamp":
-            return self._timestamp(f, ctx)
-        if kind == "integer":
-            return self._integer(f, ctx)
-        if kind == "decimal":
-            return self._decimal(f, ctx)
-        if kind == "money":
-            return self._money(f, ctx)
-        if kind == "boolean":
-            return rng.random() < 0.7
-        if kind == "person_name":
-            return ctx.person()["name"]
-        if kind == "org_name":
-            return ctx.org()["name"]
-        if kind == "address":
-            code, name = ctx.district()
-            return fakes.street_address(rng, code, name, "home" if self.homes else "office")
-        if kind == "station_code":
-            return ctx.station()[0]
-        if kind == "station_name":
-            return ctx.station()[1]
-        if kind == "pollutant":
-            return ctx.air()["primary"]
-        if kind == "cert_no":
-            code, name = ctx.district()
-            city = name if name.endswith("市") and not name.startswith("郑州") else "郑州市"
-            if name.endswith("县"):
-                city = name
-            year = rng.randint(2016, max(2016, self.data_end.year))
-            return f"豫（{year}）{city}不动产权第{rng.randrange(10**7):07d}号"
-        # text
+        return rng.choice(fakes.MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+
+    def _org_code(self, f: FieldSpec, ctx: Record) -> str:
+        body = f"{self.rng.randrange(10**8):08d}"
+        return body + org_check_char(body)
+
+    def _gender(self, f: FieldSpec, ctx: Record) -> str:
+        want = {"M": "男", "F": "女"}.get(ctx.person()["gender"])
+        codes = f.codes or {}
+        for code, meaning in codes.items():
+            if meaning == want:
+                return code
+        others = [c for c, m in codes.items() if m not in ("男", "女")]
+        return others[0] if others else next(iter(codes))
+
+    def _address(self, f: FieldSpec, ctx: Record) -> str:
+        code, name = ctx.district()
+        return fakes.street_address(self.rng, code, name, "home" if self.homes else "office")
+
+    def _cert_no(self, f: FieldSpec, ctx: Record) -> str:
+        rng = self.rng
+        city = self._cert_city(ctx)
+        year = rng.randint(2016, max(2016, self.data_end.year))
+        return f"豫（{year}）{city}不动产权第{rng.randrange(10**7):07d}号"
+
+    def _text(self, f: FieldSpec, ctx: Record) -> str:
+        rng = self.rng
         limit = f.length or 400
-        t = f.title
-        if "编号" in t or "代码" in t or "号" in t:
+        if self._text_is_code(f):
             return f"ZZ{rng.randrange(10**6):06d}"[: max(limit, 4)]
         for remark in rng.sample(fakes.REMARKS, len(fakes.REMARKS)):
             if len(remark.encode("utf-8")) <= limit:
                 return remark
         return "A"
+
+    def _serial_value(self, f: FieldSpec, ctx: Record):
+        kind = self.kind_of[f.name]
+        perm, digits = self.serials[f.name]
+        n = perm(ctx.i)
+        if kind == "org_code":
+            body = f"{n:08d}"
+            return body + org_check_char(body)
+        if kind == "mobile":
+            return self.rng.choice(fakes.MOBILE_PREFIXES) + f"{n:08d}"
+        if kind == "integer":
+            return math.ceil(self._bounds(f, -1e18, 1e18)[0]) + n
+        if kind == "cert_no":
+            city = self._cert_city(ctx)
+            year = self.rng.randint(2016, max(2016, self.data_end.year))
+            return f"豫（{year}）{city}不动产权第{n:0{digits}d}号"
+        return f"ZZ{n:0{digits}d}"
+
+    def _cert_city(self, ctx: Record) -> str:
+        name = ctx.district()[1]
+        if name.endswith("县") or (name.endswith("市") and not name.startswith("郑州")):
+            return name
+        return "郑州市"
 
     def _date_range(self, f: FieldSpec) -> tuple[date, date]:
         n, t = f.name.lower(), f.title
@@ -256,12 +426,14 @@ class FileGen:
         return start, max(start, end)
 
     def _date(self, f: FieldSpec, ctx: Record) -> date:
-        rng = self.rng
         if f.name in self.key_set:
             return self.data_end.date() - timedelta(days=(self.rows - 1 - ctx.i) // self.series_cycle)
-        start, end = self._date_range(f)
-        span = (end - start).days
-        return start + timedelta(days=int(span * rng.random() ** 0.6))
+        hit = self._field_cache.get(f.name)
+        if hit is None:
+            start, end = self._date_range(f)
+            hit = self._field_cache[f.name] = (start.toordinal(), (end - start).days)
+        start, span = hit
+        return date.fromordinal(start + int(span * self.rng.random() ** 0.6))
 
     def _timestamp(self, f: FieldSpec, ctx: Record) -> datetime:
         rng = self.rng
@@ -281,10 +453,17 @@ class FileGen:
 
     def _integer(self, f: FieldSpec, ctx: Record) -> int:
         rng = self.rng
-        n, t = f.name.lower(), f.title
-        if n == "aqi" or "AQI" in t or "空气质量指数" in t:
+        what = self._field_cache.get(f.name)
+        if what is None:
+            n, t = f.name.lower(), f.title
+            what = self._field_cache[f.name] = (
+                "aqi" if n == "aqi" or "AQI" in t or "空气质量指数" in t
+                else "count" if "count" in n or "人数" in t or "数量" in t or "num" in n
+                else "other"
+            )  # fmt: skip
+        if what == "aqi":
             v = ctx.air()["aqi"]
-        elif "count" in n or "人数" in t or "数量" in t or "num" in n:
+        elif what == "count":
             v = int(min(20000, max(1, rng.lognormvariate(math.log(18), 1.3))))
             ctx.count = v
         else:
@@ -297,13 +476,20 @@ class FileGen:
 
     def _decimal(self, f: FieldSpec, ctx: Record) -> Decimal:
         rng = self.rng
-        n, t = f.name.lower(), f.title
-        pollutant = POLLUTANT_FIELDS.get(n)
+        what = self._field_cache.get(f.name)
+        if what is None:
+            n, t = f.name.lower(), f.title
+            what = self._field_cache[f.name] = (
+                ("pollutant", POLLUTANT_FIELDS[n]) if n in POLLUTANT_FIELDS
+                else ("area", None) if "area" in n or "面积" in t
+                else ("other", None)
+            )  # fmt: skip
+        pollutant = what[1]
         if pollutant:
             v = Decimal(str(ctx.air()["values"][pollutant]))
             if pollutant != "CO" and rng.random() < 0.15:
                 v += Decimal(rng.randrange(1, 10)) / 10
-        elif "area" in n or "面积" in t:
+        elif what[0] == "area":
             v = Decimal(str(round(min(600.0, max(18.0, rng.lognormvariate(math.log(95), 0.45))), 2)))
         else:
             lo, hi = self._bounds(f, 0, 1000)
@@ -316,42 +502,35 @@ class FileGen:
 
     def _money(self, f: FieldSpec, ctx: Record) -> Decimal:
         rng = self.rng
-        n, t = f.name.lower(), f.title
-        unit = f.unit or "元"
-        if "capital" in n or "资本" in t or "出资" in t or "资金" in t:
-            wan = fakes.wchoice(
-                rng,
-                (
-                    ("3", 4),
-                    ("5", 6),
-                    ("10", 12),
-                    ("20", 6),
-                    ("30", 5),
-                    ("50", 10),
-                    ("100", 14),
-                    ("200", 7),
-                    ("300", 5),
-                    ("500", 8),
-                    ("1000", 8),
-                    ("2000", 3),
-                    ("3000", 2),
-                    ("5000", 3),
-                    ("10000", 2),
-                    ("50000", 1),
-                    ("odd", 6),
-                ),
-            )
-            yuan = Decimal(wan) * 10000 if wan != "odd" else Decimal(str(round(rng.uniform(1, 3000), 2))) * 10000
+        capital = self._field_cache.get(f.name)
+        if capital is None:
+            n, t = f.name.lower(), f.title
+            capital = self._field_cache[f.name] = "capital" in n or "资本" in t or "出资" in t or "资金" in t
+        if capital:
+            wan = fakes.wchoice(rng, _CAPITAL_WAN)
+            if wan != "odd":  # a round amount: the same few values again and again
+                v = self._field_cache.get((f.name, wan))
+                if v is None:
+                    v = self._field_cache[(f.name, wan)] = self._in_unit(f, Decimal(wan) * 10000, bounded=False)
+                lo, hi = self._dec_bounds(f)
+                return v if lo <= v <= hi else self._in_bounds(f)
+            yuan = Decimal(str(round(rng.uniform(1, 3000), 2))) * 10000
         elif ctx.count is not None:
             yuan = Decimal(str(round(ctx.count * rng.uniform(420, 2400), 2)))
         else:
             yuan = Decimal(str(round(rng.lognormvariate(math.log(50000), 1.2), 2)))
-        factor = {"元": 1, "万元": 10_000, "亿元": 100_000_000}[unit]
+        return self._in_unit(f, yuan)
+
+    def _in_unit(self, f: FieldSpec, yuan: Decimal, bounded: bool = True) -> Decimal:
+        """An amount in yuan in the field's unit; ``bounded``: within the field's min and max."""
+        factor = {"元": 1, "万元": 10_000, "亿元": 100_000_000}[f.unit or "元"]
         v = (yuan / factor).quantize(_MICRO)
         lo, hi = self._dec_bounds(f)
-        if not lo <= v <= hi:
-            v = Decimal(str(round(rng.uniform(float(lo), float(hi)), 2)))
-        return v
+        return self._in_bounds(f) if bounded and not lo <= v <= hi else v
+
+    def _in_bounds(self, f: FieldSpec) -> Decimal:
+        lo, hi = self._dec_bounds(f)
+        return Decimal(str(round(self.rng.uniform(float(lo), float(hi)), 2)))
 
     def _dec_bounds(self, f: FieldSpec) -> tuple[Decimal, Decimal]:
         hit = self._bounds_cache.get(f.name)
