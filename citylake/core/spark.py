@@ -154,7 +154,12 @@ def get_session(settings: Settings, app_name: str = "citylake"):
     # Airflow connection; setting it here would override them.
     if "PYSPARK_GATEWAY_PORT" not in os.environ:
         builder = builder.master(settings.spark_master)
+    running = SparkSession.getActiveSession() is not None
     for key, value in spark_conf(settings).items():
+        if running and key.startswith("spark.sql.catalog."):
+            # use_catalog below compares a running session's catalog with these settings and
+            # resets it; set here first, the comparison would see nothing to change.
+            continue
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")

@@ -1,11 +1,13 @@
 """The Spark steps as one spark-submit application.
 
     spark-submit citylake/drivers/sparkjob.py conform --resource R [--batch ID …]
+    spark-submit citylake/drivers/sparkjob.py check --resource R [--batch ID …]
     spark-submit citylake/drivers/sparkjob.py curate --resource R
     spark-submit citylake/drivers/sparkjob.py maintain --resource R
 
 The Airflow DAGs submit this file (connection ``spark_default``); it runs the chain's step
-(:mod:`citylake.stages.chain`) for one resource and prints one line per result. ``maintain`` is not
+(:mod:`citylake.stages.chain`) for one resource and prints one line per result (for check, per batch:
+its verdict and counts; a blocked batch is a data outcome, not a failure of the job). ``maintain`` is not
 a step of the chain: the maintenance DAG compacts the resource's tables and expires old snapshots
 (:mod:`citylake.stages.maintain`), and it prints one line per table.
 """
@@ -31,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a Spark step of the chain, or table maintenance, for one resource")
     parser.add_argument("step", choices=sorted(SPARK_STEPS | {MAINTAIN}))
     parser.add_argument("--resource", required=True, help="registered resource name")
-    parser.add_argument("--batch", action="append", help="batch id (repeatable; conform only); default: all pending")
+    parser.add_argument("--batch", action="append",
+                        help="batch id (repeatable; conform and check); default: all pending")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     try:
@@ -51,8 +54,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result = run_step(args.step, settings, reg, spark=spark, batch_ids=args.batch)
     for r in result if isinstance(result, list) else [result]:
-        print(" ".join(f"{k}={v}" for k, v in r.as_dict().items() if v not in (None, {}, [])))
+        print(" ".join(f"{k}={v}" for k, v in _fields(r).items() if v not in (None, {}, [])))
     return 0
+
+
+# What a check result's line shows: the verdict and counts of the quality marker; every rule's
+# outcome is in the batch's result.json.
+CHECK_FIELDS = ("batch_id", "success", "rows", "quarantined", "pass_rate", "summary_en")
+
+
+def _fields(result) -> dict:
+    if isinstance(result, dict):  # check's result.json content
+        return {k: result.get(k) for k in CHECK_FIELDS}
+    return result.as_dict()
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@
 ``citylake run``, the demo, the tests and the Airflow DAG factory all take the order from here;
 the DAG factory builds one task per step, in this order. A file-drop resource starts with
 ``detect`` (what waits in landing and at each stage); a SQL source starts with ``extract`` (rows
-past the watermark into a landing file). The Spark steps (:data:`SPARK_STEPS`) need a Spark
-session; the rest are plain Python.
+past the watermark into a landing file). The Spark steps (:data:`SPARK_STEPS`: conform, check and
+curate) need a Spark session; the rest are plain Python.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from citylake.core.settings import Settings
 
 FIRST_STEP = {"file": "detect", "sql": "extract"}
 AFTER_FIRST = ("ingest", "conform", "check", "curate", "receipt")
-SPARK_STEPS = frozenset({"conform", "curate"})
+SPARK_STEPS = frozenset({"conform", "check", "curate"})
 ALL_STEPS = (*FIRST_STEP.values(), *AFTER_FIRST)
 
 # What each step runs (module, function): the DAG docs and the README point here.
@@ -75,7 +75,7 @@ def run_step(step: str, settings: Settings, reg: Registration, *, spark=None, co
     if step == "check":
         from citylake.stages.check import check_batches
 
-        return check_batches(settings, reg, batch_ids)
+        return check_batches(settings, reg, batch_ids, spark=spark)
     if step == "curate":
         from citylake.stages.curate import curate_resource
 

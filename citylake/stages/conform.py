@@ -328,6 +328,7 @@ def decode_in_executors(spark: SparkSession, settings: Settings, reg: Registrati
                         out: str) -> dict[str, Decoded | DecodeError]:
     """Decode every file (batch id -> raw path) in one Spark job, one task per file, so files decode
     in parallel; the driver only plans and reads back each file's DecodeInfo."""
+    use_catalog(spark, settings)  # also the lake's S3 credentials for Spark's own writes
     lake = Lake.from_settings(settings)
     lake.delete_dir(out)
     jobs = sorted(files.items())

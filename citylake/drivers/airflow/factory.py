@@ -8,9 +8,9 @@ the chain (:mod:`citylake.stages.chain`, the single definition of the order)::
 
 * ``detect`` (file drops) lists new landing files and batches waiting; ``extract`` (SQL sources)
   pulls rows past the watermark into a landing file.
-* ``conform`` and ``curate`` are spark-submits of ``citylake/drivers/sparkjob.py`` through the Spark
-  provider (connection ``spark_default``), one submit per resource and run, covering every pending
-  batch; the other steps are Python tasks (:mod:`.tasks`).
+* ``conform``, ``check`` and ``curate`` are spark-submits of ``citylake/drivers/sparkjob.py`` through
+  the Spark provider (connection ``spark_default``), one submit per resource and run, covering every
+  pending batch; the other steps are Python tasks (:mod:`.tasks`).
 * Every step works on what is ready and is *skipped* when it has nothing to do. Steps after the
   first run when their upstream is done, whatever its state: each takes only batches whose
   previous step completed, so a batch that failed never moves on, while other batches do.
@@ -103,7 +103,14 @@ def _resource_group(reg: Registration, watcher_upstream: list) -> TaskGroup:
                 f"pending batch: decode, map headers, cast, normalize, validate; good rows → standardized, "
                 f"the rest → quarantine. Code: {_code(code_path('conform'))}.",
             ),
-            "check": lambda: _check_task(reg),
+            "check": lambda: StageSparkSubmitOperator(
+                task_id="check", stage="check", department=dept, resource=res,
+                trigger_rule=TriggerRule.ALL_DONE,
+                doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} check --resource {res}`: the Great "
+                f"Expectations gate (Spark engine) on every conformed batch; a batch failing a blocking "
+                f"expectation is not promoted (its receipt says so), which does not fail the task. "
+                f"Code: {_code(code_path('check'))}.",
+            ),
             "curate": lambda: StageSparkSubmitOperator(
                 task_id="curate", stage="curate", department=dept, resource=res,
                 trigger_rule=TriggerRule.ALL_DONE,
@@ -170,22 +177,6 @@ def _ingest_task(reg: Registration):
         return summary
 
     return ingest()
-
-
-def _check_task(reg: Registration):
-    @task(task_id="check", trigger_rule=TriggerRule.ALL_DONE,
-          doc_md=f"Great Expectations gate on each conformed batch; a batch failing a blocking "
-          f"expectation is not promoted (its receipt says so). Code: {_code(code_path('check'))}.")
-    def check(department: str = reg.department, resource: str = reg.resource):
-        from citylake.drivers.airflow.tasks import load_reg, pending_for, run_check
-
-        settings = Settings.from_env()
-        reg_now = load_reg(settings, department, resource)
-        if not pending_for(settings, reg_now, "check"):
-            raise AirflowSkipException(f"{resource}: no conformed batch waiting for the quality gate")
-        return _run_stage(run_check, settings, reg_now)
-
-    return check()
 
 
 def _receipt_task(reg: Registration, order: tuple[str, ...]):

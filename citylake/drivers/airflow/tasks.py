@@ -136,32 +136,6 @@ def run_ingest(settings: Settings, reg: Registration) -> dict:
     return summary
 
 
-def run_check(settings: Settings, reg: Registration) -> dict:
-    """The quality gate on every conformed, unchecked batch.
-
-    A batch failing a blocking expectation is a data outcome, not a task failure: it is
-    not promoted, and its receipt says so (status ``blocked``). Errors raise StageError.
-    """
-    batches = pending_for(settings, reg, "check")
-    try:
-        results = run_step("check", settings, reg, batch_ids=batches)
-    except Exception as exc:
-        raise StageError(StageFailure("check", reg.resource, batches, describe_exception(exc))) from exc
-    summary = {"checked": [], "passed": [], "blocked": {}}
-    for r in results:
-        b = r.get("batch_id")
-        summary["checked"].append(b)
-        if r.get("success"):
-            summary["passed"].append(b)
-        else:
-            failures = [f if isinstance(f, str) else (f.get("expectation") or f.get("type") or str(f))
-                        for f in r.get("blocking_failures", [])]
-            summary["blocked"][b] = failures
-            log.warning("%s batch %s failed the quality gate and is not promoted: %s",
-                        reg.resource, b, "; ".join(map(str, failures)) or "blocking expectation failed")
-    return summary
-
-
 def receipt_batches(settings: Settings, reg: Registration, *touched: list[str] | None) -> list[str]:
     """Batches whose receipt is due: never receipted, or touched in this run."""
     out = set(pending_for(settings, reg, "receipt"))

@@ -33,8 +33,8 @@ mobile/division_code
 ``check: codelist``               in the code list                            yes
 ``type: money``                   ``<field>_currency`` in CNY/USD/HKD/EUR/JPY  yes
 ``min`` / ``max``                 between                                     yes
-``type`` integer/decimal/money/   column type (after the runner's Arrow →      yes
-date/timestamp                    pandas mapping, see runner)
+``type`` integer/decimal/money/   column type (Spark type kind, see            yes
+date/timestamp                    ``TYPE_EXPECTATIONS``)
 ``type`` date/timestamp           not later than tomorrow (plausibility)      no
 ================================  ==========================================  ========
 
@@ -76,16 +76,18 @@ CHECK_PATTERNS: dict[str, tuple[str, str, str]] = {
     "division_code": (ids.DIVISION_PATTERN, "行政区划代码格式校验", "division code format (GB/T 2260)"),
 }
 
-# Column types after the runner's Arrow → pandas mapping (integers → Int64, decimals and
-# money → float64, dates and timestamps → datetime64). ExpectColumnValuesToBeOfType on pandas
-# compares the dtype's scalar type, so "int64" also matches the nullable Int64.
+# Column types of the frame the runner validates (Spark types; dates and timestamps become
+# local timestamps there), as ``pyspark.sql.types`` class names: the Spark engine of
+# ExpectColumnValuesToBeOfType accepts a column whose type is that class or a subclass, so an
+# abstract class names every width of a kind (IntegralType: int, bigint, …; FractionalType:
+# decimal(p,s), double, float; DatetimeType: date, timestamp, timestamp_ntz).
 TYPE_EXPECTATIONS: dict[str, tuple[str, str, str]] = {
-    "integer": ("int64", "字段类型为整数", "column type is integer"),
-    "decimal": ("float64", "字段类型为数值", "column type is decimal"),
-    "double": ("float64", "字段类型为数值", "column type is decimal"),
-    "money": ("float64", "字段类型为金额数值", "column type is an amount"),
-    "date": ("datetime64", "字段类型为日期", "column type is date"),
-    "timestamp": ("datetime64", "字段类型为日期时间", "column type is timestamp"),
+    "integer": ("IntegralType", "字段类型为整数", "column type is integer"),
+    "decimal": ("FractionalType", "字段类型为数值", "column type is decimal"),
+    "double": ("FractionalType", "字段类型为数值", "column type is decimal"),
+    "money": ("FractionalType", "字段类型为金额数值", "column type is an amount"),
+    "date": ("DatetimeType", "字段类型为日期", "column type is date"),
+    "timestamp": ("DatetimeType", "字段类型为日期时间", "column type is timestamp"),
 }
 
 # Descriptions by kind (used in receipts): kind -> (中文, English).

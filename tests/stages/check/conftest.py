@@ -1,6 +1,7 @@
 """Fixtures for the expectations tests: registrations and small standardized batches written with
 pyiceberg into the throw-away lake's standardized table (canonical columns + lineage + commit
-markers), shaped as conform writes them (docs/conform-rules.md, docs/zones.md). No Spark needed."""
+markers), shaped as conform writes them (docs/conform-rules.md, docs/zones.md). Writing them needs
+no Spark; the check reads them with the shared session (tests/conftest.py ``spark``)."""
 
 from __future__ import annotations
 
