@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from citylake.core import identifiers as ids
+from citylake.core.expressions import CURRENCY_CODES
 from citylake.core.registry import Registration
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,7 +63,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EXTRAS_DIR = Path(__file__).resolve().parent / "extras"
 LINEAGE_COLUMNS = ("_batch_id", "_source_row", "_received_at")
-CURRENCIES = ("CNY", "USD", "HKD", "EUR", "JPY")
+# Every currency conform reads from a money text (conform-rules §4).
+CURRENCIES = CURRENCY_CODES
 BATCH_ID_PARAMETER = "batch_ids"  # suite parameter: the runner passes [batch_id]
 # Values in a date/timestamp column later than now + this are implausible (not blocking).
 FUTURE_SLACK = timedelta(days=1)
