@@ -224,20 +224,30 @@ def _sql_text(value: str | Path) -> str:
 def duckdb_copy(src_utf8: Path, out: Path, delimiter: str) -> None:
     """DuckDB's COPY of a UTF-8 file (DuckDB reads no GB encodings), every column as text.
 
-    Not strict, short rows padded, bad rows skipped: with its defaults DuckDB refuses the whole
-    file over one line with an unclosed quote (the generator writes some), where the other readers
-    go on; without ``ignore_errors`` it still stops on a few of the records such a line runs into.
+    Not strict, bad rows skipped: with its defaults DuckDB refuses the whole file over one line
+    with an unclosed quote (the generator writes some), where the other readers go on; without
+    ``ignore_errors`` it still stops on a few of the records such a line runs into. No
+    ``null_padding`` (short rows are skipped, not padded): DuckDB's parallel scanner refuses it in a
+    file with quoted line breaks, and a single-threaded scan would not be DuckDB's floor; only a
+    file its sniffer cannot read that way is copied padded, in one thread.
     """
     import duckdb
 
     con = duckdb.connect()
-    try:
+
+    def copy(options: str) -> None:
         con.execute(
             f"COPY (SELECT * FROM read_csv({_sql_text(src_utf8)}, header = true, delim = {_sql_text(delimiter)}, "
-            f"quote = '\"', escape = '\"', all_varchar = true, strict_mode = false, null_padding = true, "
-            f"ignore_errors = true)) "
+            f"quote = '\"', escape = '\"', all_varchar = true, strict_mode = false, ignore_errors = true{options})) "
             f"TO {_sql_text(out)} (FORMAT parquet, COMPRESSION zstd)"
         )
+
+    try:
+        try:
+            copy("")
+        except duckdb.Error:
+            # A file its sniffer cannot settle (short rows beside an unclosed quote): padded, one thread.
+            copy(", null_padding = true, parallel = false")
     finally:
         con.close()
 
