@@ -112,8 +112,12 @@ class ResourceRun:
 
 
 def run_resource(spark, settings: Settings, reg: Registration, *, only: tuple[str, ...] | None = None,
-                 conn_uri: str | None = None, on_step: Callable[[str, str], None] | None = None) -> ResourceRun:
-    """Run the chain (or the steps in ``only``) for one resource, in order, in this process."""
+                 conn_uri: str | None = None, on_step: Callable[[str, str], None] | None = None,
+                 on_done: Callable[[str, StepRun], None] | None = None) -> ResourceRun:
+    """Run the chain (or the steps in ``only``) for one resource, in order, in this process.
+
+    ``on_step(resource, step)`` is called before each step, ``on_done(resource, StepRun)`` after it.
+    """
     run = ResourceRun(reg.resource)
     for step in steps(reg):
         if only is not None and step not in only:
@@ -123,4 +127,6 @@ def run_resource(spark, settings: Settings, reg: Registration, *, only: tuple[st
         started = time.monotonic()
         result = run_step(step, settings, reg, spark=spark, conn_uri=conn_uri)
         run.steps.append(StepRun(step, time.monotonic() - started, result))
+        if on_done:
+            on_done(reg.resource, run.steps[-1])
     return run

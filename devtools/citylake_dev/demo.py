@@ -156,13 +156,16 @@ def _run(args, settings: Settings) -> int:
 
 def _run_direct(settings: Settings, regs) -> None:
     from citylake.core.spark import get_session
+    from citylake.drivers.cli.progress import ChainProgress
     from citylake.stages.chain import run_resource
     from citylake.stages.publish.publish import publish
 
     spark = get_session(settings, "citylake-demo")
-    for reg in regs:
-        run_resource(spark, settings, reg, on_step=lambda res, step: print(f"{res}: {step}", flush=True))
+    with ChainProgress(spark) as progress:
+        for reg in regs:
+            run_resource(spark, settings, reg, on_step=progress.started, on_done=progress.finished)
     publish(settings, regs)
+    print(progress.summary())
 
 
 def format_summary(rows: list[dict], settings: Settings) -> str:

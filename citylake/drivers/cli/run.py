@@ -1,7 +1,9 @@
 """`citylake run`: run the chain (or some of its steps) for one resource or a department, here.
 
-Prints one line per step (resource, step, seconds, what it did); ``--json`` prints one JSON object
-per resource instead, each step's full result under its name.
+Prints one line per step (resource, step, seconds, what it did) and ends with a summary of seconds,
+rows and rows/s per step; ``--json`` prints one JSON object per resource instead, each step's full
+result under its name. Progress (the step in work, its time so far, Spark's tasks) goes to stderr:
+a live line on a terminal, plain lines otherwise (:mod:`citylake.drivers.cli.progress`).
 Exit code: 0 done, 2 usage error (unknown resource or department, no registrations).
 """
 
@@ -13,6 +15,7 @@ from collections import Counter
 
 from citylake.core.settings import Settings
 from citylake.drivers.cli.common import UsageError, fail, registrations, unknown_names
+from citylake.drivers.cli.progress import ChainProgress
 from citylake.stages.chain import ALL_STEPS, SPARK_STEPS, StepRun, run_resource, steps
 
 
@@ -26,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only this step of the chain (default: all, in order)")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per resource, with each step's full result")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress on stderr (the results and the summary still print)")
 
 
 def _jsonable(result):
@@ -109,14 +114,19 @@ def run(args) -> int:
         from citylake.core.spark import get_session
 
         spark = get_session(settings, "citylake-run")
-    for reg in chosen:
-        run_ = run_resource(spark, settings, reg, only=only)
-        if args.json:
-            out = {"resource": reg.resource, **{s.step: _jsonable(s.result) for s in run_.steps}}
-            print(json.dumps(out, ensure_ascii=False, default=str))
-        else:
-            for s in run_.steps:
-                print(_text_line(reg.resource, s), flush=True)
-            if not run_.steps:  # --stage extract on a file resource, or detect on a SQL one
-                print(f"{reg.resource}  step {args.stage!r} does not apply to a {reg.source.kind} source")
+    # Progress goes to stderr (a live line on a terminal, plain lines otherwise); results to stdout.
+    with ChainProgress(spark, quiet=args.quiet) as progress:
+        for reg in chosen:
+            run_ = run_resource(spark, settings, reg, only=only, on_step=progress.started, on_done=progress.finished)
+            if args.json:
+                out = {"resource": reg.resource, **{s.step: _jsonable(s.result) for s in run_.steps}}
+                print(json.dumps(out, ensure_ascii=False, default=str))
+            else:
+                for s in run_.steps:
+                    print(_text_line(reg.resource, s), flush=True)
+                if not run_.steps:  # --stage extract on a file resource, or detect on a SQL one
+                    print(f"{reg.resource}  step {args.stage!r} does not apply to a {reg.source.kind} source")
+    if not args.json and progress.done:
+        print()
+        print(progress.summary())
     return 0

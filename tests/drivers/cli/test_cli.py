@@ -164,15 +164,25 @@ def _drop_a_file(settings):
 def test_run_prints_a_readable_line_per_step(env, capsys):
     _drop_a_file(env)
     code, out, err = run(capsys, "run", "--resource", "enterprise_registration", "--stage", "ingest")
-    assert code == 0 and err == ""
-    [line] = out.splitlines()
+    assert code == 0
+    line, blank, *summary = out.splitlines()
     resource, step, seconds, unit, *what = line.split()
     assert (resource, step, unit) == ("enterprise_registration", "ingest", "s")
     assert float(seconds) >= 0
     assert " ".join(what) == "1 file(s): 1 ingested"
+    # The summary ends the output; progress went to stderr (plain lines: not a terminal).
+    assert blank == "" and summary[0].split() == ["resource", "step", "seconds", "rows", "rows/s"]
+    assert summary[2].split()[:2] == ["enterprise_registration", "ingest"]
+    assert summary[-1].startswith("1 resource(s), 1 step(s): ")
+    assert err.splitlines()[0] == "enterprise_registration · ingest …"
+    assert err.splitlines()[1].startswith("enterprise_registration · ingest done in ")
+    # --quiet: no progress, the same results and summary.
+    _drop_a_file(env)
+    code, out, err = run(capsys, "run", "--resource", "enterprise_registration", "--stage", "ingest", "--quiet")
+    assert code == 0 and err == "" and out.splitlines()[-1].startswith("1 resource(s), 1 step(s): ")
     # Again: the file is gone from landing.
     code, out, _ = run(capsys, "run", "--resource", "enterprise_registration", "--stage", "ingest")
-    assert code == 0 and out.rstrip().endswith("nothing to ingest")
+    assert code == 0 and out.splitlines()[0].endswith("nothing to ingest")
 
 
 def test_run_json_prints_the_full_results(env, capsys):
@@ -187,7 +197,7 @@ def test_run_json_prints_the_full_results(env, capsys):
 def test_run_says_when_a_step_does_not_apply(env, capsys):
     code, out, _ = run(capsys, "run", "--resource", "enterprise_registration", "--stage", "extract")
     assert code == 0
-    assert out == "enterprise_registration  step 'extract' does not apply to a file source\n"
+    assert out == "enterprise_registration  step 'extract' does not apply to a file source\n"  # no summary: no steps
 
 
 def test_describe_each_step():
