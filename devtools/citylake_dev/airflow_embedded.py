@@ -33,6 +33,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from citylake.core.settings import REPO_ROOT, Settings
+from citylake.drivers.cli.progress import ChainProgress
+from citylake.stages.chain import StepRun
 from citylake_dev.dev_env import DEV_ENV_FILE, dev_env, load_dev_env  # noqa: F401  (re-exported)
 
 DAGS_FOLDER = REPO_ROOT / "dags"
@@ -223,36 +225,44 @@ def run_dags(dag_ids: list[str], settings: Settings | None = None, logical_date:
         json.dump(plan, f)
         plan_path = f.name
     started = time.monotonic()
-    try:
-        with open(runner_log, "a", encoding="utf-8") as rlog:
-            proc = subprocess.Popen([sys.executable, "-m", "citylake_dev.airflow_embedded", "dags-test", plan_path],
-                                    env=airflow_env(settings), stdout=subprocess.PIPE, stderr=rlog, text=True,
-                                    cwd=str(settings.home))
-            try:
-                for line in proc.stdout:  # type: ignore[union-attr]
-                    if not line.startswith(_RESULT):
-                        rlog.write(line)
-                        continue
-                    r = json.loads(line[len(_RESULT):])
-                    outcome = DagRunOutcome(r["dag_id"], r["state"], r["seconds"], Path(r["log"]),
-                                            r["logical_date"], r.get("failed_tasks", []), r.get("error"))
-                    outcomes[r["index"]] = outcome
-                    if echo:
-                        _echo(outcome)
-                    if timeout and time.monotonic() - started > timeout:
-                        raise subprocess.TimeoutExpired(proc.args, timeout)
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            except BaseException:  # Ctrl-C and the like: do not leave the runner behind
-                proc.kill()
-                proc.wait()
-                raise
-            finally:
-                proc.stdout.close()
-    finally:
-        os.unlink(plan_path)
+    # The DAG at work and its time so far on stderr (live on a terminal, a line every 30 s in a log).
+    progress = ChainProgress(quiet=not echo, label="DAG")
+    if plan:
+        progress.started(plan[0]["dag_id"], "run")
+    with progress:
+        try:
+            with open(runner_log, "a", encoding="utf-8") as rlog:
+                proc = subprocess.Popen([sys.executable, "-m", "citylake_dev.airflow_embedded", "dags-test", plan_path],
+                                        env=airflow_env(settings), stdout=subprocess.PIPE, stderr=rlog, text=True,
+                                        cwd=str(settings.home))
+                try:
+                    for line in proc.stdout:  # type: ignore[union-attr]
+                        if not line.startswith(_RESULT):
+                            rlog.write(line)
+                            continue
+                        r = json.loads(line[len(_RESULT):])
+                        outcome = DagRunOutcome(r["dag_id"], r["state"], r["seconds"], Path(r["log"]),
+                                                r["logical_date"], r.get("failed_tasks", []), r.get("error"))
+                        outcomes[r["index"]] = outcome
+                        progress.finished(outcome.dag_id, StepRun("run", outcome.seconds, None), announce=False)
+                        if echo:
+                            _echo(outcome)
+                        if r["index"] + 1 < len(plan):
+                            progress.started(plan[r["index"] + 1]["dag_id"], "run")
+                        if timeout and time.monotonic() - started > timeout:
+                            raise subprocess.TimeoutExpired(proc.args, timeout)
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                except BaseException:  # Ctrl-C and the like: do not leave the runner behind
+                    proc.kill()
+                    proc.wait()
+                    raise
+                finally:
+                    proc.stdout.close()
+        finally:
+            os.unlink(plan_path)
     out = []
     for i, item in enumerate(plan):
         out.append(outcomes.get(i) or DagRunOutcome(

@@ -125,6 +125,7 @@ def _run(args, settings: Settings) -> int:
         info = seed_demo_source_db(settings, rows=min(args.rows, 2000), seed=args.seed)
         print(f"seeded the demo source database {src} ({info['inserted']} rows in {DEMO_SOURCE_TABLE})")
 
+    dag_runs = []
     if args.direct:
         _run_direct(settings, regs)
     else:
@@ -134,6 +135,7 @@ def _run(args, settings: Settings) -> int:
         if not ok:
             print("one or more DAG runs failed; see the logs above")
             return 1
+        dag_runs = ok.runs
 
     summaries = [Ledger.read(settings, r).summary() for r in regs]
     for s in summaries:
@@ -150,6 +152,8 @@ def _run(args, settings: Settings) -> int:
         print(format_summary(summaries, settings))
         print("  receipts     see receipts/<dept>/<resource>/*.txt")
         print(f"directory: {settings.directory_dir}/ (directory.db, directory.json, directory.xlsx, site/index.html)")
+        if dag_runs:
+            print("DAG runs:  " + ", ".join(f"{r.dag_id} {r.seconds:.0f} s" for r in dag_runs))
         print(f"finished in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -63,11 +63,13 @@ class ChainProgress:
     """Pass :meth:`started` as ``on_step`` and :meth:`finished` as ``on_done`` to ``run_resource``."""
 
     def __init__(self, spark=None, stream: TextIO | None = None, live: bool | None = None,
-                 heartbeat: float = 30.0, interval: float = 0.5, quiet: bool = False):
+                 heartbeat: float = 30.0, interval: float = 0.5, quiet: bool = False, label: str = "resource"):
         self.spark = spark
+        self.label = label  # what the first column of the summary names (a resource, a DAG)
         self.stream = stream or sys.stderr
         self.quiet = quiet  # record for the summary, show nothing while running
-        self.live = not quiet and (self.stream.isatty() if live is None else live)
+        # Live only when stdout is the same screen: rich routes stdout through its live line.
+        self.live = not quiet and (self.stream.isatty() and sys.stdout.isatty() if live is None else live)
         self.heartbeat = heartbeat
         self.interval = interval
         self.done: list[Finished] = []
@@ -137,10 +139,13 @@ class ChainProgress:
         if not self.live and not self.quiet:
             self._line(f"{resource} · {step} …")
 
-    def finished(self, resource: str, run: StepRun) -> None:
+    def finished(self, resource: str, run: StepRun, announce: bool = True) -> None:
+        """``announce``: print the step's line (False when the caller prints its own)."""
         self._current = None
         item = Finished(resource, run.step, run.seconds, step_rows(run.step, run.result))
         self.done.append(item)
+        if not announce:
+            return
         text = f"{resource} · {run.step} done in {run.seconds:.1f} s"
         if item.rows is not None:
             text += f" · {item.rows:,} rows"
@@ -151,7 +156,7 @@ class ChainProgress:
     # ---- the end --------------------------------------------------------------------------------
     def summary(self) -> str:
         """Seconds, rows and rows/s per resource and step, with the totals."""
-        head = f"{'resource':32} {'step':8} {'seconds':>9} {'rows':>12} {'rows/s':>10}"
+        head = f"{self.label:32} {'step':8} {'seconds':>9} {'rows':>12} {'rows/s':>10}"
         out = [head, "-" * len(head)]
         for item in self.done:
             rows = f"{item.rows:,}" if item.rows is not None else ""
@@ -160,6 +165,6 @@ class ChainProgress:
         steps = sum(i.seconds for i in self.done)
         resources = len({i.resource for i in self.done})
         out.append("-" * len(head))
-        out.append(f"{resources} resource(s), {len(self.done)} step(s): {steps:.1f} s in steps, "
+        out.append(f"{resources} {self.label}(s), {len(self.done)} step(s): {steps:.1f} s in steps, "
                    f"{time.monotonic() - self.began:.1f} s in all")
         return "\n".join(out)
