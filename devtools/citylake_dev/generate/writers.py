@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import IO, TYPE_CHECKING
 from xml.sax.saxutils import escape as _xml_escape
@@ -153,7 +154,7 @@ def xlsx_row(r: int, row: list) -> tuple[str, int]:
 
 
 # ---- chunk writers ------------------------------------------------------------------------------------
-class ChunkWriter:
+class ChunkWriter(ABC):
     """One chunk's rows, written; :meth:`result` gives the bytes and what the truth counts."""
 
     def __init__(self, g: FileGen):
@@ -162,11 +163,11 @@ class ChunkWriter:
         self.width = len(written_headers(g))
         self.stats: dict = {"short_rows": 0, "multiline_records": 0}
 
-    def add(self, i: int, row) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def add(self, i: int, row) -> None: ...
 
-    def result(self) -> dict:
-        raise NotImplementedError
+    @abstractmethod
+    def result(self) -> dict: ...
 
 
 class CsvChunk(ChunkWriter):
@@ -314,7 +315,7 @@ def written_headers(g: FileGen) -> list[str]:
 
 
 # ---- file writers --------------------------------------------------------------------------------------
-class FileWriter:
+class FileWriter(ABC):
     """One output file: its opening, each chunk's result in order, its closing."""
 
     def __init__(self, g: FileGen, out: IO[bytes]):
@@ -323,15 +324,15 @@ class FileWriter:
         self.out = out
         self.stats: dict = {"short_rows": 0, "multiline_records": 0}
 
-    def begin(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def begin(self) -> None: ...
 
     def add(self, chunk: dict) -> None:
         for key in ("short_rows", "multiline_records"):
             self.stats[key] += chunk[key]
 
-    def close(self) -> dict:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> dict: ...
 
 
 class TextFile(FileWriter):
@@ -355,8 +356,8 @@ class TextFile(FileWriter):
     def begin(self) -> None:
         self._write(_encode(self.opening(), self.g.encoding, self.g.path))
 
-    def opening(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def opening(self) -> str: ...
 
     def closing(self) -> str:
         return ""
