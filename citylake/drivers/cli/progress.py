@@ -80,10 +80,7 @@ class ChainProgress:
         self._status = None
 
     # ---- what the person sees -----------------------------------------------------------------
-    def _now_text(self) -> str | None:
-        current = self._current
-        if current is None:
-            return None
+    def _now_text(self, current: tuple[str, str, float]) -> str:
         resource, step, since = current
         text = f"{resource} · {step} · {time.monotonic() - since:.0f} s"
         tasks = spark_tasks(self.spark) if step in ("conform", "check", "curate") else None
@@ -102,10 +99,10 @@ class ChainProgress:
     def _watch(self) -> None:
         last_beat = 0.0
         while not self._stop.wait(self.interval):
-            current = self._current
-            text = self._now_text()
-            if current is None or text is None:
+            current = self._current  # read once: the chain's thread may end the step meanwhile
+            if current is None:
                 continue
+            text = self._now_text(current)
             if self._status is not None:
                 self._status.update(text)
             elif time.monotonic() - max(last_beat, current[2]) >= self.heartbeat:
