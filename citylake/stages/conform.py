@@ -99,8 +99,13 @@ def _identifier_stages(reg: Registration, settings: Settings, decoded: DataFrame
 
 
 def field_columns(fld: FieldSpec, settings: Settings, missing: bool) -> tuple[list[Column], list[Column]]:
-    """(typed output columns, reason columns) for one field, from its normalized text column."""
+    """(typed output columns, reason columns) for one field, from its normalized text column.
+
+    The reasons read the typed value by name (``fld.name``): :func:`conform_frame` computes the
+    outputs in a projection before the one that computes the reasons, so each text is parsed once.
+    """
     norm = F.col(_norm(fld.name))
+    parsed = F.col(fld.name)
     reasons: list[Column] = []
     if fld.required and not missing:
         reasons.append(_reason_if(norm.isNull(), "required", fld))
@@ -116,37 +121,37 @@ def field_columns(fld: FieldSpec, settings: Settings, missing: bool) -> tuple[li
         return [F.col(_ident(fld.name)).alias(fld.name)], reasons
     if fld.check == "codelist":
         value = X.codelist_value(norm, fld.codes or {})
-        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "not_in_codelist", fld))
+        reasons.append(_reason_if(norm.isNotNull() & parsed.isNull(), "not_in_codelist", fld))
         return [value.alias(fld.name)], reasons
 
     outputs: list[Column]
     if fld.type == "date":
         value = X.parse_date(norm)
-        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_date", fld))
+        reasons.append(_reason_if(norm.isNotNull() & parsed.isNull(), "bad_date", fld))
         outputs = [value.alias(fld.name)]
     elif fld.type == "timestamp":
         value = X.parse_timestamp(norm)
-        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_timestamp", fld))
+        reasons.append(_reason_if(norm.isNotNull() & parsed.isNull(), "bad_timestamp", fld))
         outputs = [value.alias(fld.name)]
     elif fld.type == "integer":
         value = X.parse_integer(norm)
-        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_number", fld))
+        reasons.append(_reason_if(norm.isNotNull() & parsed.isNull(), "bad_number", fld))
         outputs = [value.alias(fld.name)]
     elif fld.type in ("decimal", "double"):
         value = X.parse_decimal(norm)
-        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_number", fld))
+        reasons.append(_reason_if(norm.isNotNull() & parsed.isNull(), "bad_number", fld))
         outputs = [value.alias(fld.name)]
     elif fld.type == "money":
         money = X.parse_money(norm, fld.unit or "元")
         value = money.getField("amount")
-        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_money", fld))
+        reasons.append(_reason_if(norm.isNotNull() & parsed.isNull(), "bad_money", fld))
         outputs = [value.alias(fld.name), money.getField("currency").alias(f"{fld.name}_currency")]
     elif fld.type == "boolean":
         lowered = F.lower(norm)
         value = F.when(lowered.isin("是", "true", "y", "yes", "1"), F.lit(True)).when(
             lowered.isin("否", "false", "n", "no", "0"), F.lit(False)
         )
-        reasons.append(_reason_if(norm.isNotNull() & value.isNull(), "bad_boolean", fld))
+        reasons.append(_reason_if(norm.isNotNull() & parsed.isNull(), "bad_boolean", fld))
         outputs = [value.alias(fld.name)]
     else:  # string / text
         value = norm
@@ -155,10 +160,10 @@ def field_columns(fld: FieldSpec, settings: Settings, missing: bool) -> tuple[li
     if fld.min is not None or fld.max is not None:
         out_of_range = F.lit(False)
         if fld.min is not None:
-            out_of_range = out_of_range | (value < F.lit(fld.min))
+            out_of_range = out_of_range | (parsed < F.lit(fld.min))
         if fld.max is not None:
-            out_of_range = out_of_range | (value > F.lit(fld.max))
-        reasons.append(_reason_if(value.isNotNull() & out_of_range, "out_of_range", fld))
+            out_of_range = out_of_range | (parsed > F.lit(fld.max))
+        reasons.append(_reason_if(parsed.isNotNull() & out_of_range, "out_of_range", fld))
     return outputs, reasons
 
 
@@ -184,10 +189,15 @@ def conform_frame(decoded: DataFrame, reg: Registration, settings: Settings, mis
         outs, reasons = field_columns(fld, settings, fld.name in missing_fields)
         typed += outs
         reason_cols += reasons
+    # Typed values in a projection of their own, before the reasons that read them: Spark keeps
+    # it apart (a costly expression used twice is not inlined), so no text is parsed twice.
+    decoded = decoded.select("*", *typed)
     reason_cols.append(F.when(F.col("_damaged"), F.lit("encoding_damage")))
     # A required field the file has no column for: every row that could be split lacks it.
     reason_cols += [F.lit(f"missing_column:{name}") for name in missing_required or []]
-    field_reasons = F.filter(F.array(*reason_cols), lambda r: r.isNotNull())
+    # array_except drops the nulls with generated code (a `filter` lambda runs interpreted); the
+    # codes are distinct (each names its field), so its de-duplication changes nothing.
+    field_reasons = F.array_except(F.array(*reason_cols), F.array(F.lit(None).cast("string")))
     # A row that could not be split has no fields to judge: its decode reason is the whole story.
     all_reasons = F.when(F.col("_raw_line").isNotNull(), F.col("_pre_reasons")).otherwise(
         F.concat(F.col("_pre_reasons"), field_reasons)
@@ -197,7 +207,7 @@ def conform_frame(decoded: DataFrame, reg: Registration, settings: Settings, mis
         "_source_row_end",
         "_raw_line",
         *[c for c in decoded.columns if c.startswith("_orig_")],
-        *typed,
+        *output_columns(reg),
         all_reasons.alias(ROW_REASONS),
     )
 
@@ -371,7 +381,9 @@ def conform_batch(
         return ConformResult(reg.resource, batch_id, "rejected", error=failure)
 
     info = decoded.info
-    rows = (spark.read.parquet(lake.spark_uri(decoded.path)) if decoded.path
+    # A file decodes in one task into one Parquet file, which Spark would read back as one
+    # partition: spread its rows first so every core conforms a share (one core did all of it).
+    rows = (spark.read.parquet(lake.spark_uri(decoded.path)).repartition("_source_row") if decoded.path
             else spark.createDataFrame([], _spark_ddl(schema_for(reg))))
     df = conform_frame(rows, reg, settings, info.missing_fields, info.missing_required).persist()
     try:
