@@ -41,7 +41,9 @@ CURATED_PROPERTIES = {
     "write.update.mode": "merge-on-read",
     "write.merge.mode": "merge-on-read",
 }
-STANDARDIZED_PROPERTIES = {"format-version": "2"}
+# A conform writes one batch, i.e. one partition: Iceberg's default (hash) distribution would
+# send all its rows to one writer task, leaving one file that check and curate read in one task.
+STANDARDIZED_PROPERTIES = {"format-version": "2", "write.distribution-mode": "none"}
 COMMON_PROPERTIES = {
     "write.parquet.compression-codec": "zstd",
     # Old metadata files are removed as new ones are written (the snapshots stay until expired).

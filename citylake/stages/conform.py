@@ -360,6 +360,16 @@ def decode_in_executors(spark: SparkSession, settings: Settings, reg: Registrati
     return results
 
 
+ROWS_PER_CONFORM_TASK = 250_000
+
+
+def _conform_partitions(spark: SparkSession, rows: int) -> int:
+    """Tasks for conforming ``rows``: a few per core, so that one late task does not leave the
+    other cores idle (adaptive execution merged 1 M rows into 3 tasks on 2 cores), and more as the
+    rows grow, so that a task's share stays small."""
+    return max(2 * spark.sparkContext.defaultParallelism, -(-rows // ROWS_PER_CONFORM_TASK))
+
+
 def conform_batch(
     spark: SparkSession, settings: Settings, reg: Registration, batch_id: str, ledger: Ledger | None = None,
     decoded: Decoded | DecodeError | None = None,
@@ -383,8 +393,9 @@ def conform_batch(
     info = decoded.info
     # A file decodes in one task into one Parquet file, which Spark would read back as one
     # partition: spread its rows first so every core conforms a share (one core did all of it).
-    rows = (spark.read.parquet(lake.spark_uri(decoded.path)).repartition("_source_row") if decoded.path
-            else spark.createDataFrame([], _spark_ddl(schema_for(reg))))
+    rows = (spark.read.parquet(lake.spark_uri(decoded.path)).repartition(_conform_partitions(spark, info.rows),
+                                                                          "_source_row")
+            if decoded.path else spark.createDataFrame([], _spark_ddl(schema_for(reg))))
     df = conform_frame(rows, reg, settings, info.missing_fields, info.missing_required).persist()
     try:
         received_at = F.lit(manifest["received_at"]).cast("timestamp")
