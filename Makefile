@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 export CITYLAKE_HOME ?= $(CURDIR)/var
 
-.PHONY: demo test venv lint clean bench
+.PHONY: demo test venv lint clean bench airflow
 
 # The product with its test tools, and the dev tools (a separate distribution, devtools/).
 # pyspark is reinstalled last: the Spark provider's pyspark-client writes into the same pyspark/
@@ -25,6 +25,12 @@ venv: $(STAMP)
 # LAKE=s3: the lake on a local S3 server (SeaweedFS) the demo starts and stops; KEEP_S3=1 leaves it running.
 demo: $(STAMP)
 	$(BIN)/citylake demo --lake $(or $(LAKE),local)$(if $(KEEP_S3), --keep-s3)
+
+# The Airflow UI on the embedded home (after `make demo`: its runs): api-server, scheduler and
+# dag-processor on 127.0.0.1:8080 with a login, the DAGs unpaused; Ctrl-C stops them.
+# ARGS: e.g. --port 8081, --no-schedule (no scheduled runs).
+airflow: $(STAMP)
+	$(BIN)/python -m citylake_dev.airflow_ui $(ARGS)
 
 test: $(STAMP)
 	bash scripts/system-deps.sh
