@@ -1,7 +1,7 @@
 """Spark column expressions for the conform rules (docs/conform-rules.md sections 2-5).
 
-Native expressions only (``pyspark.sql.functions``: regexes, higher-order functions for the
-check characters, date arithmetic, ``try_*`` casts): no Python UDFs, so the JVM evaluates them,
+Native expressions only (``pyspark.sql.functions``: regexes, check characters summed term by
+term, date arithmetic, ``try_*`` casts): no Python UDFs, so the JVM evaluates them,
 and nothing raises under ``spark.sql.ansi.enabled=true``. Identifier and date text is validated
 before it reaches a function that could raise, so bad rows cost no throw-and-catch inside Spark
 (only out-of-range numbers still go through a ``try_cast`` that fails internally).
@@ -16,6 +16,7 @@ Callers pass identifier and type parsers a column that has already been through
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
@@ -60,6 +61,49 @@ def _java_regex(python_pattern: str) -> str:
     return python_pattern.replace(r"\s", _SPACE_CLASS)
 
 
+class Bindings:
+    """What :func:`_let` binds while :func:`materialized` is active: each value becomes a column
+    (``_b0``, ``_b1``, …) that :meth:`apply` adds to a frame, one projection per nesting level, and
+    ``fn`` gets the column instead of a lambda variable. Spark runs a lambda (``transform``)
+    interpreted, with everything beneath it; columns keep the checks in generated code."""
+
+    def __init__(self, prefix: str = "_b"):
+        self.prefix = prefix
+        self.levels: list[list[Column]] = []
+        self.depth = 0
+        self.count = 0
+
+    def bind(self, value: Column) -> Column:
+        name = f"{self.prefix}{self.count}"
+        self.count += 1
+        while len(self.levels) <= self.depth:
+            self.levels.append([])
+        self.levels[self.depth].append(value.alias(name))
+        return F.col(name)
+
+    def apply(self, df):
+        """``df`` with every value bound so far (a level's values may read the levels before it)."""
+        for level in self.levels:
+            if level:
+                df = df.select("*", *level)
+        self.levels = []
+        return df
+
+
+_ACTIVE: list[Bindings] = []
+
+
+@contextmanager
+def materialized(bindings: Bindings):
+    """Expressions built inside bind their values into ``bindings`` (apply them to the frame before
+    selecting those expressions); outside, :func:`_let` binds through a lambda."""
+    _ACTIVE.append(bindings)
+    try:
+        yield bindings
+    finally:
+        _ACTIVE.pop()
+
+
 def _let(fn, **values: Column) -> Column:
     """``fn(**values)`` with every value computed once per row.
 
@@ -70,6 +114,14 @@ def _let(fn, **values: Column) -> Column:
     refers to its normalized text five times would compute it (a regex) five times. Passing the
     values through a one-element ``transform`` binds them to lambda variables instead.
     """
+    if _ACTIVE:
+        bindings = _ACTIVE[-1]
+        cols = {k: bindings.bind(v) for k, v in values.items()}
+        bindings.depth += 1
+        try:
+            return fn(**cols)
+        finally:
+            bindings.depth -= 1
     if len(values) == 1:
         ((name, value),) = values.items()
         return F.get(F.transform(F.array(value), lambda v: fn(**{name: v})), 0)

@@ -72,7 +72,8 @@ def _known(name: str) -> str:
     return f"_k_{name}"
 
 
-def _identifier_stages(reg: Registration, settings: Settings, decoded: DataFrame) -> DataFrame:
+def _identifier_stages(reg: Registration, settings: Settings, decoded: DataFrame,
+                       bindings: X.Bindings) -> DataFrame:
     """Materialize each identifier's normalized form, then its GB/T 2260 membership (one SQL IN each)."""
     idents = [
         X.identifier_normalized(
@@ -82,7 +83,7 @@ def _identifier_stages(reg: Registration, settings: Settings, decoded: DataFrame
         if f.check in CHECKERS
     ]
     if idents:
-        decoded = decoded.select("*", *idents)
+        decoded = bindings.apply(decoded).select("*", *idents)
     known = [
         X.division_membership(
             _ident(f.name),
@@ -182,16 +183,19 @@ def conform_frame(decoded: DataFrame, reg: Registration, settings: Settings, mis
         "_source_row", "_source_row_end", "_raw_line", "_pre_reasons", *originals, *normalized,
         damaged.alias("_damaged"),
     )
-    decoded = _identifier_stages(reg, settings, decoded)
-    typed: list[Column] = []
-    reason_cols: list[Column] = []
-    for fld in reg.fields:
-        outs, reasons = field_columns(fld, settings, fld.name in missing_fields)
-        typed += outs
-        reason_cols += reasons
+    # The checks' intermediate values become columns rather than lambda variables (X.Bindings).
+    bindings = X.Bindings()
+    with X.materialized(bindings):
+        decoded = _identifier_stages(reg, settings, decoded, bindings)
+        typed: list[Column] = []
+        reason_cols: list[Column] = []
+        for fld in reg.fields:
+            outs, reasons = field_columns(fld, settings, fld.name in missing_fields)
+            typed += outs
+            reason_cols += reasons
     # Typed values in a projection of their own, before the reasons that read them: Spark keeps
     # it apart (a costly expression used twice is not inlined), so no text is parsed twice.
-    decoded = decoded.select("*", *typed)
+    decoded = bindings.apply(decoded).select("*", *typed)
     reason_cols.append(F.when(F.col("_damaged"), F.lit("encoding_damage")))
     # A required field the file has no column for: every row that could be split lacks it.
     reason_cols += [F.lit(f"missing_column:{name}") for name in missing_required or []]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -583,13 +584,36 @@ AGREEMENT = {
 }
 
 
+@pytest.mark.parametrize("bound", [False, True], ids=["lambdas", "columns"])
 @pytest.mark.parametrize("kind", list(AGREEMENT))
-def test_spark_agrees_with_python(spark, kind):
+def test_spark_agrees_with_python(spark, kind, bound):
+    """Both ways of binding the checks' intermediate values agree with Python: lambda variables
+    (the default) and columns (E.materialized, the conform job's way)."""
     make_values, variants = AGREEMENT[kind]
     rng = random.Random(f"agreement-{kind}")
     values = list(dict.fromkeys(make_values(rng) + COMMON_JUNK))
     df = spark.createDataFrame([(v,) for v in values], "v string")
     df = df.select("v", E.normalize_text(F.col("v")).alias("text"))
+    bindings = E.Bindings()
+    with E.materialized(bindings) if bound else contextlib.nullcontext():
+        stored, known, reasons_out = _agreement_columns(kind, variants)
+    binds = kind != "mobile"  # the mobile check binds nothing
+    if bound:
+        assert bool(bindings.levels) == binds
+        df = bindings.apply(df)
+    df = df.select("*", *stored)
+    if known:
+        df = df.select("*", *known)
+    df = df.select("*", *reasons_out)
+    # _let's lambda is a one-element transform: none is left when the values are columns
+    plan = df._jdf.queryExecution().analyzed().toString()
+    assert ("transform(" in plan) == (binds and not bound), plan[:2000]
+    rows = df.collect()
+    assert [r["v"] for r in rows] == values
+    _agree(kind, variants, rows)
+
+
+def _agreement_columns(kind, variants):
     text = F.col("text")
     stored, known, reasons_out = [], [], []
     for i, variant in enumerate(variants):
@@ -607,12 +631,10 @@ def test_spark_agrees_with_python(spark, kind):
             )
             reason_kw["known"] = F.col(f"k{i}")
         reasons_out.append(E.identifier_reason(kind, text, **reason_kw).alias(f"r{i}"))
-    df = df.select("*", *stored)
-    if known:
-        df = df.select("*", *known)
-    rows = df.select("*", *reasons_out).collect()
-    assert [r["v"] for r in rows] == values
+    return stored, known, reasons_out
 
+
+def _agree(kind, variants, rows):
     reasons: dict[str | None, int] = {}
     mismatches = []
     for r in rows:
