@@ -142,8 +142,8 @@ _NULL_TOKEN_RE = "(?i)^(?:" + "|".join(f"\\Q{t}\\E" for t in idf.NULL_TOKENS if 
 def normalize_text(col: Column) -> Column:
     """Full-width ASCII (and U+3000) to half-width, trim, null tokens (case-insensitive) to null."""
     text = F.trim(F.translate(col, idf.FULLWIDTH, idf.HALFWIDTH), F.lit(_SPACE_CHARS))
-    # One reference to the text, no lambda: Spark generates code for all of it (the lambda
-    # version ran interpreted and cost 13 % of conform).
+    # One reference to the text and no lambda, so Spark generates code for all of it (the lambda
+    # form ran interpreted; replacing it measured no change on its own, docs/benchmark.md).
     return F.nullif(F.regexp_replace(text, _NULL_TOKEN_RE, ""), F.lit(""))
 
 
