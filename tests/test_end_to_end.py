@@ -1,6 +1,9 @@
 """The whole chain on a small generated set: every generated defect is quarantined with the
 reason the generator recorded, nothing is lost, every curated resource is an Iceberg table that
-Spark, pyiceberg and DuckDB count alike and as the directory says, and a second run changes nothing."""
+Spark, pyiceberg and DuckDB count alike and as the directory says, the demo's broken export is
+blocked in status, its receipt and its quality page, and a second run changes nothing."""
+
+import json
 
 import pytest
 from pyspark.sql import functions as F
@@ -11,8 +14,10 @@ from citylake.core.ledger import Ledger
 from citylake.core.registry import load_registrations
 from citylake.core.spark import use_catalog
 from citylake.core.zones import quarantine_dir
+from citylake.drivers.cli import main
 from citylake.stages.chain import run_resource
 from citylake.stages.publish.publish import publish
+from citylake_dev.demo import BLOCKED_DEMO_RESOURCE, blocked_drop
 from citylake_dev.generate import generate
 
 pytestmark = pytest.mark.slow
@@ -29,6 +34,8 @@ def chain(spark, tmp_path_factory):
     settings.ensure_local_dirs()
     regs = [r for r in load_registrations(settings.resources_dir) if r.source.kind == "file"]
     truth = generate(settings, regs, rows=300, seed=7)
+    # the demo's broken export, dropped beside the plain file: its batch must be blocked
+    truth["files"].update(blocked_drop(settings, regs, rows=300, seed=7)["files"])
     first = {r.resource: run_resource(spark, settings, r) for r in regs}
     return settings, regs, truth, first
 
@@ -96,6 +103,55 @@ def test_every_engine_counts_each_curated_table_as_the_directory_does(spark, cha
         props = catalog.load_table(table.tuple).properties
         assert props["citylake.department"] == reg.department and props["comment"] == reg.name
         assert props[tables.DIRECTORY_CODE] == result.codes[reg.resource]
+
+
+def test_the_broken_export_is_blocked_in_status_receipt_and_quality_page(chain, monkeypatch, capsys):
+    settings, regs, _, first = chain
+    reg = next(r for r in regs if r.resource == BLOCKED_DEMO_RESOURCE)
+    lake = Lake.from_settings(settings)
+    ledger = Ledger.read(lake, reg)
+    assert [b.status for b in ledger.batches] == ["curated", "blocked"], "the plain file passes, the broken one not"
+    blocked = ledger.batches[-1]
+    assert blocked.manifest["source_name"].endswith("_2.jsonl")
+    assert first[reg.resource].result("curate").status == "merged"
+
+    for var, value in settings.as_env().items():
+        monkeypatch.setenv(var, value)
+    assert main(["status", "--resource", reg.resource, "--json"]) == 0
+    [facts] = json.loads(capsys.readouterr().out)
+    [shown] = [b for b in facts["batches"] if b["batch_id"] == blocked.batch_id]
+    assert shown["status"] == "blocked" and "隔离率" in shown["why"]
+
+    receipt = lake.read_json(zones.receipt_base(reg.department, reg.resource, blocked.batch_id) + ".json")
+    assert receipt["status"] == "blocked" and receipt["action_required"]
+    [gate] = receipt["quality"]["blocking_failures"]
+    assert gate["expectation"] == "citylake_quarantine_rate_at_most"
+    page_url = receipt["quality"]["page"]
+    assert page_url == settings.directory_link(f"site/q/{reg.resource}.html#b-{blocked.batch_id}")
+
+    publish(settings)
+    page = (settings.directory_dir / "site" / "q" / f"{reg.resource}.html").read_text(encoding="utf-8")
+    assert f'id="b-{blocked.batch_id}"' in page and f'id="blocked-{blocked.batch_id}"' in page
+    assert "公民身份号码" in page, "quarantine reasons and rules are named by the field's title"
+    sent = quarantined_ids(lake, reg, blocked.batch_id)
+    assert sent and not any(v in page for v in sent), "no citizen ID on the page unmasked"
+    assert blocked.rows_quarantined > blocked.rows_accepted, "most rows of the broken export are quarantined"
+
+
+def quarantined_ids(lake: Lake, reg, batch_id: str) -> list[str]:
+    """The citizen-ID-like values (15 or 18 characters) sent in a batch's quarantined rows."""
+    import io
+    import re
+
+    import pyarrow.parquet as pq
+
+    found = []
+    for f in lake.list_files(quarantine_dir(reg.resource, batch_id)):
+        if f.name.endswith(".parquet"):
+            table = pq.read_table(io.BytesIO(lake.read_bytes(f.path)), columns=["cn_id"])
+            found += [v.strip() for v in table.column("cn_id").to_pylist()
+                      if v and re.fullmatch(r"\d{15}|\d{17}[\dXx]", v.strip())]
+    return found
 
 
 def test_second_run_on_the_same_drops_changes_nothing(spark, chain):

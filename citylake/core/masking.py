@@ -33,7 +33,7 @@ from citylake.core.identifiers import divisions
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
-    from citylake.core.registry import FieldSpec
+    from citylake.core.registry import FieldSpec, Registration
 
 # 复姓: keep both characters of the surname.
 COMPOUND_SURNAMES = frozenset(
@@ -187,6 +187,45 @@ def mask_value(field: FieldSpec, value):
     if kind is None or value is None:
         return value
     return mask_text(kind, str(value))
+
+
+def masked_observation(reg: Registration, item: dict) -> dict:
+    """A quality result (a blocking failure or one expectation's entry: ``column`` and
+    ``observed``) as a person may read it: the samples of a personal or restricted column masked
+    by its rule, and values withheld where no one field's rule applies (several columns, an
+    unknown one, or a table-level result of a resource holding personal data). Adds
+    ``column_title``. Receipts and the quality pages show only what this returns."""
+    out = dict(item)
+    fields = reg.field_map
+    cols = [c for c in (item.get("column") or "").split(",") if c]
+    specs = [fields.get(c) for c in cols]
+    if cols and all(specs):
+        out["column_title"] = "、".join(s.title for s in specs)
+    observed = dict(item.get("observed") or {})
+    masked = [s for s in specs if s is None or mask_kind(s)]
+    personal = any(mask_kind(f) for f in reg.fields)
+    if not masked and (cols or not personal):
+        return out
+    if len(specs) == 1 and specs[0] is not None:  # one masked column: mask each value
+        spec = specs[0]
+        if "unexpected_sample" in observed:
+            observed["unexpected_sample"] = [
+                mask_value(spec, v) if isinstance(v, (str, int, float)) else None for v in observed["unexpected_sample"]
+            ]
+        if isinstance(observed.get("observed_value"), str):
+            observed["observed_value"] = mask_value(spec, observed["observed_value"])
+        elif not isinstance(observed.get("observed_value"), (int, float, type(None))):
+            observed.pop("observed_value")
+        observed.pop("details", None)
+    else:
+        for key in ("unexpected_sample", "details"):
+            if observed.pop(key, None) is not None:
+                observed["values_withheld"] = True
+        if not isinstance(observed.get("observed_value"), (int, float, type(None))):
+            observed.pop("observed_value")
+            observed["values_withheld"] = True
+    out["observed"] = observed
+    return out
 
 
 # ---- Spark ------------------------------------------------------------------------------------

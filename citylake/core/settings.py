@@ -36,6 +36,7 @@ ENV = {
     "spark_job_script": "CITYLAKE_SPARK_JOB",
     "repo_url": "CITYLAKE_REPO_URL",
     "timezone": "CITYLAKE_TIMEZONE",
+    "directory_base_url": "CITYLAKE_DIRECTORY_BASE_URL",
     "catalog_uri": "CITYLAKE_CATALOG_URI",
     "catalog_name": "CITYLAKE_CATALOG_NAME",
     "spark_jars_dir": "CITYLAKE_SPARK_JARS",
@@ -95,6 +96,9 @@ class Settings:
     repo_url: str = ""
     # The centre's time zone (IANA name): receipts show times in it.
     timezone: str = "Asia/Shanghai"
+    # Where the directory folder is served (its pages, exports; receipts link quality pages under
+    # it); empty: the folder's own file:// URI.
+    directory_base_url: str = ""
     # The Iceberg catalog: a SQL database (SQLAlchemy URL; SQLite embedded, PostgreSQL in production)
     # that Spark (Iceberg's JDBC catalog) and Python (pyiceberg's SQL catalog) share under one name.
     catalog_uri: str = ""
@@ -143,6 +147,11 @@ class Settings:
     @property
     def directory_dir(self) -> Path:
         return self.home / "directory"
+
+    def directory_link(self, rel: str) -> str:
+        """The URL of ``rel`` (a path inside the directory folder) where users open it."""
+        base = self.directory_base_url or (self.directory_dir.as_uri() + "/")
+        return (base if base.endswith("/") else base + "/") + rel
 
     def ensure_local_dirs(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from citylake.core import cycles, tables, zones
 from citylake.core.identifiers import has_encoding_damage, normalize_text
 from citylake.core.lake import Lake, now_utc
 from citylake.core.ledger import BatchState, Ledger
-from citylake.core.masking import mask_kind, mask_value
+from citylake.core.masking import mask_kind, mask_value, masked_observation
 from citylake.core.reasons import REASONS, describe, split_reason
 from citylake.core.registry import FieldSpec, Registration
 from citylake.core.settings import Settings
@@ -184,43 +184,6 @@ def quarantine_examples(
     return out
 
 
-# ---- quality: the gate's samples are standardized values --------------------------------------------
-def _safe_failure(reg: Registration, failure: dict) -> dict:
-    """A blocking failure as a receipt may show it: samples of personal or restricted columns
-    masked, or left out where a value cannot be masked by one field's rule."""
-    out = dict(failure)
-    fields = reg.field_map
-    cols = [c for c in (failure.get("column") or "").split(",") if c]
-    specs = [fields.get(c) for c in cols]
-    if cols and all(specs):
-        out["column_title"] = "、".join(s.title for s in specs)
-    observed = dict(failure.get("observed") or {})
-    masked = [s for s in specs if s is None or mask_kind(s)]
-    personal = any(mask_kind(f) for f in reg.fields)
-    if not masked and (cols or not personal):
-        return out
-    if len(specs) == 1 and specs[0] is not None:  # one masked column: mask each value
-        spec = specs[0]
-        if "unexpected_sample" in observed:
-            observed["unexpected_sample"] = [
-                mask_value(spec, v) if isinstance(v, (str, int, float)) else None for v in observed["unexpected_sample"]
-            ]
-        if isinstance(observed.get("observed_value"), str):
-            observed["observed_value"] = mask_value(spec, observed["observed_value"])
-        elif not isinstance(observed.get("observed_value"), (int, float, type(None))):
-            observed.pop("observed_value")
-        observed.pop("details", None)
-    else:  # several columns, an unknown one, or a table-level result of a resource with personal data
-        for key in ("unexpected_sample", "details"):
-            if observed.pop(key, None) is not None:
-                observed["values_withheld"] = True
-        if not isinstance(observed.get("observed_value"), (int, float, type(None))):
-            observed.pop("observed_value")
-            observed["values_withheld"] = True
-    out["observed"] = observed
-    return out
-
-
 # ---- the receipt --------------------------------------------------------------------------------
 def build_receipt(
     reg: Registration,
@@ -230,9 +193,11 @@ def build_receipt(
     lake: Lake | None = None,
     tz: str | tzinfo = cycles.TIMEZONE,
     now: datetime | None = None,
+    quality_page: str | None = None,
 ) -> dict:
     """The receipt of ``batch``. ``lake`` is read for example rows of the quarantine (none
-    without it); times are shown in ``tz`` (write_receipts passes ``Settings.timezone``)."""
+    without it); times are shown in ``tz`` (write_receipts passes ``Settings.timezone``);
+    ``quality_page`` is the URL of the batch on its resource's quality page, given once checked."""
     now = now or now_utc()
     zone_name = tz if isinstance(tz, str) else str(tz)
     m = batch.manifest
@@ -318,7 +283,8 @@ def build_receipt(
         "quality": None if quality is None else {
             "success": quality.get("success"),
             "pass_rate": quality.get("pass_rate"),
-            "blocking_failures": [_safe_failure(reg, b) for b in quality.get("blocking_failures", [])],
+            "blocking_failures": [masked_observation(reg, b) for b in quality.get("blocking_failures", [])],
+            "page": quality_page,
         },
         "outputs": {
             "raw": m["raw_path"],
@@ -462,6 +428,9 @@ def render_text(r: dict) -> str:
             desc = b.get("description_zh") or b.get("expectation")
             zh.append(f"  - 阻断项：{desc}（{b.get('column_title') or b.get('column') or '整表'}）")
             en.append(f"  - blocking: {b.get('expectation')} ({b.get('column') or 'table'})")
+        if q.get("page"):
+            zh.append(f"质量报告：{q['page']}")
+            en.append(f"Quality report: {q['page']}")
     if counted and work:
         zh.append("请按隔离原因修正后重新报送相应记录。")
         en.append("Please correct the quarantined rows and send them again.")
@@ -492,7 +461,8 @@ def write_receipts(
     now = now or now_utc()
     out = []
     for b in batch_ids:
-        receipt = build_receipt(reg, ledger.batch(b), failure=failure, lake=lake, tz=settings.timezone, now=now)
+        receipt = build_receipt(reg, ledger.batch(b), failure=failure, lake=lake, tz=settings.timezone, now=now,
+                                quality_page=settings.directory_link(f"site/q/{reg.resource}.html#b-{b}"))
         base = zones.receipt_base(reg.department, reg.resource, b)
         lake.write_json(base + ".json", receipt)
         lake.write_text(base + ".txt", render_text(receipt))

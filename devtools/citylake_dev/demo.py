@@ -31,6 +31,18 @@ from citylake.core.settings import Settings
 
 DEFAULT_ROWS = 2000
 DEFAULT_SEED = 20261121
+# The department whose second drop of the day comes from a broken export job: most of its rows are
+# bad, the quarantine gate blocks the batch, and status, its receipt and the quality page show it.
+BLOCKED_DEMO_RESOURCE = "resident_population"
+
+
+def blocked_drop(settings: Settings, regs, rows: int, seed: int) -> dict:
+    """Drop the demo's blocked export (shape ``bad_export``) next to ``BLOCKED_DEMO_RESOURCE``'s
+    plain file; return its truth (empty when that resource is not registered)."""
+    from citylake_dev.generate import generate
+
+    chosen = [r for r in regs if r.resource == BLOCKED_DEMO_RESOURCE and r.source.kind == "file"]
+    return generate(settings, chosen, rows=rows, seed=seed, shape="bad_export") if chosen else {"files": {}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,6 +132,9 @@ def _run(args, settings: Settings) -> int:
     duplicates_before = {r.resource: Ledger.read(settings, r).duplicate_drops for r in regs}
     truth = generate(settings, [r for r in regs if r.source.kind == "file"], rows=args.rows, seed=args.seed)
     print(f"generated {len(truth['files'])} sample exports ({args.rows} rows each) into the landing zone")
+    for path in blocked_drop(settings, regs, rows=args.rows, seed=args.seed)["files"]:
+        print(f"  and {path}: a broken export, most rows bad — the quality gate blocks it "
+              f"(see `citylake status --resource {BLOCKED_DEMO_RESOURCE}`, its receipt and its quality page)")
     src = demo_source_path(settings)
     if src is not None and not src.exists():
         info = seed_demo_source_db(settings, rows=min(args.rows, 2000), seed=args.seed)
@@ -151,6 +166,8 @@ def _run(args, settings: Settings) -> int:
         print()
         print(format_summary(summaries, settings))
         print("  receipts     see receipts/<dept>/<resource>/*.txt")
+        print(f"quality:   {settings.directory_dir}/site/q/<resource>.html (e.g. {BLOCKED_DEMO_RESOURCE}.html: "
+              f"a blocked batch)")
         print(f"directory: {settings.directory_dir}/ (directory.db, directory.json, directory.xlsx, site/index.html)")
         if dag_runs:
             print("DAG runs:  " + ", ".join(f"{r.dag_id} {r.seconds:.0f} s" for r in dag_runs))

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = "publish a new version of the directory (database, exports, pages)"
     p = sub.add_parser("publish", help=what, description=what)
     p.add_argument("--base-url", help="public base URL of the directory folder, used for DCAT identifiers "
-                                      "and access URLs (default: the folder's file:// URI)")
+                                      "and access URLs (default: $CITYLAKE_DIRECTORY_BASE_URL, else the folder's file:// URI)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     what = "what changed since the previous publication (or between two, or since registrations changed)"
     d = sub.add_parser("diff", help=what, description=what)

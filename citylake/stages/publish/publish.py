@@ -9,8 +9,9 @@
    record the publication with a snapshot and the facts of every entry;
 3. write the exports and the pages — ``directory.xlsx``, ``directory.json``, ``directory.csv``,
    ``open-dcat.jsonld`` and ``site/`` (with ``site/templates/``, the drop template of every file-drop
-   resource, linked from its internal page) — under ``settings.directory_dir``, and, when the lake
-   is on S3, also under ``directory/`` in the lake. Both go through :class:`citylake.core.lake.Lake`.
+   resource, and ``site/q/``, each resource's quality page, both linked from its internal page) —
+   under ``settings.directory_dir``, and, when the lake is on S3, also under ``directory/`` in the
+   lake. Both go through :class:`citylake.core.lake.Lake`.
 
 Publishing again with nothing changed records a publication with no changes and keeps every code.
 ``diff(settings)`` lists what the latest publication changed against the one before it
@@ -46,6 +47,7 @@ from citylake.stages.publish.models import (
     PublicationEntry,
     ResourceCode,
 )
+from citylake.stages.publish.quality import quality_history
 from citylake.stages.publish.site import render_site
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -215,6 +217,7 @@ def publish(settings: Settings, registrations: list[Registration] | None = None,
         except (OSError, ValueError):
             samples[reg.resource] = ([], [])
     templates, template_warnings = drop_templates(regs)
+    quality = {reg.resource: quality_history(lake, reg) for reg in regs}
 
     migrations.upgrade(settings.directory_url)
     engine = directory_engine(settings)
@@ -306,7 +309,7 @@ def publish(settings: Settings, registrations: list[Registration] | None = None,
             entry_list = sorted(snapshots.values(), key=lambda s: s["code"])
             outputs = write_outputs(settings, entry_list, pub_meta,
                                     {r: f.to_dict() for r, f in facts.items()}, samples, base_url,
-                                    templates=templates)
+                                    templates=templates, quality=quality)
             pub.outputs = outputs
     finally:
         engine.dispose()
@@ -321,15 +324,17 @@ def publish(settings: Settings, registrations: list[Registration] | None = None,
 
 # ---- outputs -----------------------------------------------------------------------------
 def _base_url(settings: Settings, base_url: str | None) -> str:
-    base = base_url or getattr(settings, "directory_base_url", None) or (settings.directory_dir.as_uri() + "/")
-    return base if base.endswith("/") else base + "/"
+    if base_url:
+        return base_url if base_url.endswith("/") else base_url + "/"
+    return settings.directory_link("")
 
 
 def render_outputs(entries: list[dict], publication: dict, facts: dict[str, dict],
                    samples: dict[str, tuple[list, list]], base: str,
-                   templates: dict[str, dict[str, bytes]] | None = None) -> dict[str, bytes]:
+                   templates: dict[str, dict[str, bytes]] | None = None,
+                   quality: dict[str, dict] | None = None) -> dict[str, bytes]:
     """Every output file of a publication: relative path -> bytes (``templates``: see
-    :func:`drop_templates`)."""
+    :func:`drop_templates`; ``quality``: resource -> its quality history)."""
     files = {
         OUTPUT_FILES["xlsx"]: exports.xlsx_bytes(entries, publication),
         OUTPUT_FILES["json"]: exports.json_bytes(entries, publication, facts),
@@ -337,7 +342,7 @@ def render_outputs(entries: list[dict], publication: dict, facts: dict[str, dict
         OUTPUT_FILES["dcat"]: exports.dcat_bytes(entries, publication, base,
                                                  lambda resource: f"{base}site/open/r/{resource}.html"),
     }
-    for rel, data in render_site(entries, facts, samples, publication, templates).items():
+    for rel, data in render_site(entries, facts, samples, publication, templates, quality).items():
         files[f"site/{rel}"] = data
     return files
 
@@ -354,8 +359,10 @@ def output_sinks(settings: Settings) -> list[tuple[Lake, str, str]]:
 
 def write_outputs(settings: Settings, entries: list[dict], publication: dict, facts: dict[str, dict],
                   samples: dict[str, tuple[list, list]], base_url: str | None = None, *,
-                  templates: dict[str, dict[str, bytes]] | None = None) -> dict[str, str]:
-    files = render_outputs(entries, publication, facts, samples, _base_url(settings, base_url), templates)
+                  templates: dict[str, dict[str, bytes]] | None = None,
+                  quality: dict[str, dict] | None = None) -> dict[str, str]:
+    files = render_outputs(entries, publication, facts, samples, _base_url(settings, base_url), templates,
+                           quality)
     outputs: dict[str, str] = {}
     for lake, prefix, label in output_sinks(settings):
         for rel, data in files.items():

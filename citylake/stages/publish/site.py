@@ -1,4 +1,5 @@
-"""The static, self-contained HTML directory: ``site/index.html`` and ``site/r/<resource>.html``.
+"""The static, self-contained HTML directory: ``site/index.html``, ``site/r/<resource>.html`` and
+the quality pages ``site/q/<resource>.html`` (:mod:`citylake.stages.publish.quality`).
 
 No server and no external assets: CSS and the search script are inlined, the quality chart is an
 inline SVG, links are relative, so the folder works from ``file://`` and from any static host.
@@ -33,7 +34,9 @@ SENSITIVITY = {"public": "公开", "internal": "内部", "personal": "个人信�
 
 
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, trim_blocks=False)
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, trim_blocks=False)
+    env.filters.update(local_time=local_time, percent=percent)
+    return env
 
 
 def local_time(value) -> str:
@@ -159,16 +162,20 @@ def public_view(entry: dict, facts: dict, sample: tuple[list, list]) -> tuple[di
 
 
 def render_site(entries: list[dict], facts: dict[str, dict], samples: dict[str, tuple[list, list]],
-                publication: dict, templates: dict[str, dict[str, bytes]] | None = None) -> dict[str, bytes]:
+                publication: dict, templates: dict[str, dict[str, bytes]] | None = None,
+                quality: dict[str, dict] | None = None) -> dict[str, bytes]:
     """Return relative path -> bytes for every page: the internal directory (``index.html``,
-    ``r/<resource>.html``) and the open directory (``open/index.html``, ``open/r/<resource>.html``)
-    of the open resources only, with public information items only. ``templates`` (resource ->
-    {file name: bytes}) go to ``templates/<file name>``, linked from the internal resource pages."""
+    ``r/<resource>.html``, and ``q/<resource>.html``, the quality page of each resource in
+    ``quality``, from :func:`citylake.stages.publish.quality.quality_history`) and the open
+    directory (``open/index.html``, ``open/r/<resource>.html``) of the open resources only, with
+    public information items only. ``templates`` (resource -> {file name: bytes}) go to
+    ``templates/<file name>``, linked from the internal resource pages."""
     no_facts = {"freshness": "no_data", "freshness_label": FRESHNESS_LABELS["no_data"]}
     listed = {e["resource"] for e in entries}
     templates = {r: t for r, t in (templates or {}).items() if r in listed}
+    quality = {r: q for r, q in (quality or {}).items() if r in listed}
     out = _render(entries, {e["resource"]: facts.get(e["resource"], no_facts) for e in entries}, samples,
-                  publication, public=False, templates=templates)
+                  publication, public=False, templates=templates, quality=quality)
     for files in templates.values():
         for name, data in files.items():
             out[f"templates/{name}"] = data
@@ -186,8 +193,8 @@ def render_site(entries: list[dict], facts: dict[str, dict], samples: dict[str, 
 
 
 def _render(entries: list[dict], facts: dict[str, dict], samples: dict[str, tuple[list, list]],
-            publication: dict, public: bool, templates: dict[str, dict[str, bytes]] | None = None
-            ) -> dict[str, bytes]:
+            publication: dict, public: bool, templates: dict[str, dict[str, bytes]] | None = None,
+            quality: dict[str, dict] | None = None) -> dict[str, bytes]:
     env = _env()
     css = (TEMPLATES / "style.css").read_text(encoding="utf-8")
     js = (TEMPLATES / "search.js").read_text(encoding="utf-8")
@@ -269,10 +276,23 @@ def _render(entries: list[dict], facts: dict[str, dict], samples: dict[str, tupl
             public=public,
             site_title=site_title,
             index_href="../index.html",
+            quality_href=None if public or d["resource"] not in (quality or {}) else f"../q/{d['resource']}.html",
             drop_templates=[] if public else [
                 {"label": name.rsplit(".", 1)[-1].upper(), "href": f"../templates/{name}"}
                 for name in (templates or {}).get(d["resource"], {})
             ],
         )
         out[f"r/{d['resource']}.html"] = html.encode("utf-8")
+        if not public and d["resource"] in (quality or {}):
+            out[f"q/{d['resource']}.html"] = _quality_page(env, css, pub, d, quality[d["resource"]], titles,
+                                                          site_title)
     return out
+
+
+def _quality_page(env: Environment, css: str, pub: dict, e: dict, history: dict, titles: dict[str, str],
+                  site_title: str) -> bytes:
+    """A resource's quality page (quality.html.j2); quarantine reasons read by their field titles."""
+    batches = [dict(b, reasons=[dict(r, label=reason_label(r["reason"], titles)) for r in b["reasons"]])
+               for b in history["batches"]]
+    return env.get_template("quality.html.j2").render(
+        css=css, pub=pub, e=e, q=dict(history, batches=batches), site_title=site_title).encode("utf-8")

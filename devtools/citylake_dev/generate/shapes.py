@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from citylake.core.identifiers import divisions
 from citylake.core.registry import FileSource, Registration
 from citylake_dev.generate.entities import OLD_DIVISION_BEFORE
+from citylake_dev.generate.naming import file_name
 from citylake_dev.generate.values import TEXT_KINDS, Layout, field_kind
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ SHAPES: dict[str, str] = {
     "xlsx_stale_dimension": "XLSX whose <dimension ref> claims fewer rows and columns than the sheet holds",
     "mixed_encoding": "UTF-8 except a few line ranges written in GBK (CSV, or JSON Lines as registered)",
     "old_division_ids": "citizen IDs whose address code is a county abolished before 2002",
+    "bad_export": "a second export of the period, from a broken export job: 60–70 % of its rows bad (one defect "
+                  "each), so the quarantine gate blocks the batch",
 }
 
 XLS_MAX_ROWS = 65_536
@@ -55,6 +58,7 @@ _JSON_WRAPPED = {
     "json_wrapped_result": ("result.records", True),
     "json_wrapped_result_line": ("result.records", False),
 }
+BAD_EXPORT_FRACTION = (0.6, 0.7)  # above every registration's max_quarantine_rate (0.5 by default)
 _MULTILINE_SHARE = 0.06  # of good rows: enough to matter, few enough to look like typing slips
 _SHORT_SHARE = 0.2
 
@@ -70,7 +74,7 @@ class Variant:
 
 def file_format(shape: str | None, reg: Registration) -> str:
     fmt = reg.source.format
-    if shape is None or shape == "old_division_ids":
+    if shape in (None, "old_division_ids", "bad_export"):
         return fmt
     if shape.startswith("csv_"):
         return "csv"
@@ -213,6 +217,10 @@ def lay_out(g: FileGen, shape: str | None) -> Layout:
         lay.gbk_rows = _gbk_ranges(g)
     elif shape == "old_division_ids":
         g.old_division_share = 0.15
+    elif shape == "bad_export":
+        g.bad_fraction = BAD_EXPORT_FRACTION
+        # named apart from the plain file of the same period, which it follows
+        g.path, _ = file_name(g.reg, g.file_format, f"{g.stamp}_2", g.ext)
     return lay
 
 
@@ -302,6 +310,8 @@ def truth(g: FileGen, lay: Layout, stats: dict, overrides: dict) -> dict:
     elif shape == "mixed_encoding":
         detail["gbk_lines"] = stats["gbk_lines"]
         detail["gbk_line_count"] = sum(b - a + 1 for a, b in stats["gbk_lines"])
+    elif shape == "bad_export":
+        detail["bad_fraction"] = list(BAD_EXPORT_FRACTION)
     elif shape == "old_division_ids":
         detail["rows"] = stats["old_division_rows"]
         detail["codes"] = sorted(stats["old_division_codes"])

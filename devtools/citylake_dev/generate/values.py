@@ -179,8 +179,10 @@ class FileGen:
         self.birth_span = (first.toordinal(), last.toordinal() - first.toordinal() + 1)
 
         self.headers = pick_headers(self.rng, self.fields)
+        self.ext = ext
         self.path, _ = file_name(reg, self.file_format, self.stamp, ext)
         self.old_division_share = 0.0  # the old_division_ids shape sets it
+        self.bad_fraction: tuple[float, float] | None = None  # share of bad rows; the bad_export shape sets it
         self._plan_serials()
         self._plan_fields()
         self.seen: set | None = set() if self.key_fallback else None  # keys written, when not unique by construction

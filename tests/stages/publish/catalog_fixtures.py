@@ -52,12 +52,26 @@ def _batch(lake: Lake, dept: str, res: str, batch: str, received: datetime, *, s
     lake.write_json(zones.quarantine_marker(res, batch),
                     {"batch_id": batch, "rows": quar, "reasons": reasons, "committed_at": committed})
     if pass_rate is not None:
-        lake.write_json(zones.quality_marker(res, batch), {
-            "batch_id": batch, "success": success, "blocking_failures": [] if success else ["expect_x"],
+        rate = round(quar / (std + quar), 6) if std + quar else 0.0
+        gate = {"expectation_type": "citylake_quarantine_rate_at_most", "column": None,
+                "kwargs": {"max_quarantine_rate": 0.5}, "blocking": True, "source": "registration",
+                "description_zh": "隔离率不超过 50%", "description_en": "quarantine rate at most 50%",
+                "success": success, "unexpected_count": quar, "unexpected_percent": rate * 100}
+        if not success:
+            gate["observed"] = {"observed_value": rate, "quarantined": quar, "received": std + quar}
+        failures = [] if success else [{"expectation": gate["expectation_type"], "column": None,
+                                        "description_zh": gate["description_zh"],
+                                        "description_en": gate["description_en"], "observed": gate["observed"]}]
+        result = {
+            "batch_id": batch, "success": success, "blocking_failures": failures,
             "pass_rate": pass_rate, "evaluated": 20, "successful": round(20 * pass_rate),
-            "checked_at": _ts(received + timedelta(minutes=8)), "results": [],
-            "standardized_committed_at": committed,
-        })
+            "checked_at": _ts(received + timedelta(minutes=8)), "rows": std, "quarantined": quar,
+            "quarantine_rate": rate, "max_quarantine_rate": 0.5,
+            "summary_zh": "质量校验未通过" if not success else "质量校验通过",
+            "standardized_committed_at": committed, "results": [gate],
+        }
+        lake.write_json(zones.quality_result_path(res, batch), result)
+        lake.write_json(zones.quality_marker(res, batch), {k: v for k, v in result.items() if k != "results"})
 
 
 def build_small_lake(settings: Settings) -> Lake:

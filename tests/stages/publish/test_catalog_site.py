@@ -250,3 +250,18 @@ def test_glyph_check_reports_boxes_without_cjk_fonts(site, tmp_path):
             assert r["boxes"] == r["han"] and r["distinct"] == 1, r
         with pytest.raises(AssertionError, match="renders as boxes"):
             assert_chinese_renders(page, INDEX_TEXT)
+
+
+def test_quality_page_shows_history_and_why_a_batch_was_blocked(site):
+    root, result = site
+    page = root / "q" / "housing_fund_units.html"
+    html = page.read_text(encoding="utf-8")
+    assert 'id="b-h001"' in html and "阻断" in html, "the blocked batch is listed as blocked"
+    assert 'id="blocked-h001"' in html and "隔离率不超过 50%" in html, "and says which blocking rule failed"
+    assert "隔离 30 行 / 共 40 行（75.0%，上限 50.0%）" in html
+    assert "统一社会信用代码" in html, "the quarantine reason is named by its field's title"
+    assert 'href="../q/housing_fund_units.html"' in (root / "r" / "housing_fund_units.html").read_text(encoding="utf-8")
+    assert not (root / "open" / "q").exists(), "quality pages belong to the internal directory only"
+    passing = (root / "q" / "air_quality_hourly.html").read_text(encoding="utf-8")
+    assert "阻断</span>" not in passing and "通过" in passing
+    assert {p.stem for p in (root / "q").glob("*.html")} <= {e["resource"] for e in result.entries}
