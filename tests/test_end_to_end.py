@@ -128,6 +128,8 @@ def test_the_broken_export_is_blocked_in_status_receipt_and_quality_page(chain, 
     assert gate["expectation"] == "citylake_quarantine_rate_at_most"
     page_url = receipt["quality"]["page"]
     assert page_url == settings.directory_link(f"site/q/{reg.resource}.html#b-{blocked.batch_id}")
+    text = lake.read_bytes(zones.receipt_base(reg.department, reg.resource, blocked.batch_id) + ".txt").decode()
+    assert "阻断项：" in text and "实际 " in text and f"质量报告：{page_url}" in text
 
     publish(settings)
     page = (settings.directory_dir / "site" / "q" / f"{reg.resource}.html").read_text(encoding="utf-8")

@@ -67,3 +67,20 @@ def describe(text: str, lang: str = "zh") -> str:
     zh, en = REASONS.get(code, (code, code))
     base = zh if lang == "zh" else en
     return f"{base}（{field}）" if field and lang == "zh" else (f"{base} ({field})" if field else base)
+
+
+def observed_text(observed: dict | None) -> tuple[str, str]:
+    """What a failed quality rule found, short (Chinese, English), or empty strings: the
+    quarantine gate's rate, or how many rows broke the rule. Status, receipts and the quality
+    page say it the same way."""
+    o = observed or {}
+    if "quarantined" in o and "received" in o:
+        rows_zh = f"隔离 {o['quarantined']:,} / {o['received']:,} 行"
+        rows_en = f"{o['quarantined']:,} of {o['received']:,} rows quarantined"
+        rate = o.get("observed_value")
+        if rate is None:
+            return f"实际{rows_zh}", f"found {rows_en}"
+        return f"实际 {rate * 100:.1f}%，{rows_zh}", f"found {rate * 100:.1f}%, {rows_en}"
+    if o.get("unexpected_count"):
+        return f"{o['unexpected_count']:,} 行不符合", f"{o['unexpected_count']:,} rows do not meet it"
+    return "", ""

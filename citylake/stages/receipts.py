@@ -26,7 +26,7 @@ from citylake.core.identifiers import has_encoding_damage, normalize_text
 from citylake.core.lake import Lake, now_utc
 from citylake.core.ledger import BatchState, Ledger
 from citylake.core.masking import mask_kind, mask_value, masked_observation
-from citylake.core.reasons import REASONS, describe, split_reason
+from citylake.core.reasons import REASONS, describe, observed_text, split_reason
 from citylake.core.registry import FieldSpec, Registration
 from citylake.core.settings import Settings
 
@@ -426,8 +426,11 @@ def render_text(r: dict) -> str:
         en.append(f"Quality check: {'passed' if q['success'] else 'failed'} ({rate} of expectations met)")
         for b in q.get("blocking_failures", []):
             desc = b.get("description_zh") or b.get("expectation")
-            zh.append(f"  - 阻断项：{desc}（{b.get('column_title') or b.get('column') or '整表'}）")
-            en.append(f"  - blocking: {b.get('expectation')} ({b.get('column') or 'table'})")
+            found_zh, found_en = observed_text(b.get("observed"))
+            zh.append(f"  - 阻断项：{desc}（{b.get('column_title') or b.get('column') or '整表'}）"
+                      + (f"：{found_zh}" if found_zh else ""))
+            en.append(f"  - blocking: {b.get('description_en') or b.get('expectation')} "
+                      f"({b.get('column') or 'table'})" + (f": {found_en}" if found_en else ""))
         if q.get("page"):
             zh.append(f"质量报告：{q['page']}")
             en.append(f"Quality report: {q['page']}")

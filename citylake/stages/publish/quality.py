@@ -30,9 +30,10 @@ REASON_EXAMPLES = 3  # receipt examples per quarantine reason on a blocked batch
 
 
 def _key(entry: dict) -> str:
-    """One expectation across batches: its type, column and configuration."""
-    return json.dumps([entry.get("expectation_type"), entry.get("column"), entry.get("kwargs") or {}],
-                      sort_keys=True, ensure_ascii=False, default=str)
+    """One expectation across batches: its type, column and wording. Not its configuration, which
+    may name the batch itself (``_batch_id`` in the batch's own id)."""
+    return json.dumps([entry.get("expectation_type"), entry.get("column"),
+                       entry.get("description_zh") or entry.get("kwargs")], ensure_ascii=False, default=str)
 
 
 def _reasons(lake: Lake, reg: Registration, batch_id: str, counts: dict[str, int]) -> list[dict]:

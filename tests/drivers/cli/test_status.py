@@ -63,3 +63,15 @@ def test_status_every_resource_and_unknown_names(env, capsys):
     assert out.count("no batch received yet") == 6
     assert main(["status", "--resource", "typo"]) == 2
     assert "registered resources: air_quality_hourly" in capsys.readouterr().err
+
+
+def test_a_blocked_batch_says_what_the_rule_found(env, capsys):
+    lake = Lake.from_settings(env)
+    _batch(lake, "stopped", success=False)
+    marker = lake.read_json(zones.quality_marker(RES, "stopped"))
+    marker["blocking_failures"] = [{"expectation": "citylake_quarantine_rate_at_most", "description_zh": "隔离率不超过50%",
+                                    "observed": {"observed_value": 0.636, "quarantined": 1272, "received": 2000}}]
+    lake.write_json(zones.quality_marker(RES, "stopped"), marker)
+    assert main(["status", "--resource", RES, "--json"]) == 0
+    [facts] = json.loads(capsys.readouterr().out)
+    assert facts["batches"][0]["why"] == "隔离率不超过50%（实际 63.6%，隔离 1,272 / 2,000 行）"

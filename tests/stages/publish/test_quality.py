@@ -33,6 +33,12 @@ def _checked(lake: Lake, reg, batch: str, minute: int, results: list[dict], quar
     lake.write_json(zones.quality_marker(reg.resource, batch), {k: v for k, v in result.items() if k != "results"})
 
 
+def _own_batch(batch: str) -> dict:
+    return {"expectation_type": "expect_column_values_to_be_in_set", "column": "_batch_id",
+            "kwargs": {"column": "_batch_id", "value_set": [batch]}, "blocking": True,
+            "description_zh": "批次号与本批次一致：_batch_id", "success": True}
+
+
 def _unique_id(success: bool) -> dict:
     out = {"expectation_type": "expect_column_values_to_be_unique", "column": "cn_id", "kwargs": {"column": "cn_id"},
            "blocking": True, "description_zh": "公民身份号码取值唯一", "success": success,
@@ -47,9 +53,9 @@ def test_history_across_batches_with_masked_values(tmp_path):
     table_level = {"expectation_type": "expect_table_columns_to_match_set", "column": None, "kwargs": {},
                    "blocking": True, "description_zh": "列与登记一致", "success": False,
                    "observed": {"observed_value": ["cn_id", "姓名"], "details": {"mismatched": ["姓名"]}}}
-    _checked(lake, reg, "b1", 1, [_unique_id(True)], {})
-    _checked(lake, reg, "b2", 2, [_unique_id(False), table_level], {"cn_id_check:cn_id": 7})
-    _checked(lake, reg, "b3", 3, [_unique_id(True)], {})
+    _checked(lake, reg, "b1", 1, [_unique_id(True), _own_batch("b1")], {})
+    _checked(lake, reg, "b2", 2, [_unique_id(False), table_level, _own_batch("b2")], {"cn_id_check:cn_id": 7})
+    _checked(lake, reg, "b3", 3, [_unique_id(True), _own_batch("b3")], {})
     q = quality_history(lake, reg)
     assert [(b["batch_id"], b["success"], b["status"]) for b in q["batches"]] == [
         ("b1", True, "passed"), ("b2", False, "blocked"), ("b3", True, "passed")]
@@ -60,6 +66,7 @@ def test_history_across_batches_with_masked_values(tmp_path):
     assert unique["failed"] == 1 and unique["column_title"] == "公民身份号码"
     assert unique["last_failure"]["observed"]["unexpected_sample"] == ["410105********0025"] * 2
     assert unique["last_failure"]["observed"]["source_rows"] == [4, 9]
+    assert len([e for e in q["expectations"] if e["column"] == "_batch_id"]) == 1, "one rule though its set names the batch"
     columns = next(e for e in q["expectations"] if e["column"] is None)
     assert list(columns["history"]) == ["b2"], "an expectation a batch did not have is not in its history"
     assert columns["last_failure"]["observed"].get("values_withheld") is True
