@@ -41,6 +41,8 @@ ENV = {
     "catalog_name": "CITYLAKE_CATALOG_NAME",
     "spark_jars_dir": "CITYLAKE_SPARK_JARS",
     "snapshot_retention_days": "CITYLAKE_SNAPSHOT_RETENTION_DAYS",
+    "lease_url": "CITYLAKE_LEASE_URL",
+    "lease_ttl_seconds": "CITYLAKE_LEASE_TTL_SECONDS",
 }
 S3_ENV = {
     "endpoint": "CITYLAKE_S3_ENDPOINT",
@@ -107,6 +109,11 @@ class Settings:
     spark_jars_dir: Path = Path(sys.prefix) / "share" / "citylake" / "jars"
     # Table snapshots older than this are expired by the maintenance task (time travel stops there).
     snapshot_retention_days: int = 30
+    # The leases of resources and stages (citylake.core.lease): a SQL database (SQLAlchemy URL) every
+    # runner shares; its own SQLite file embedded, so lease writes never lock the catalog's SQLite.
+    lease_url: str = ""
+    # A lease not renewed for this long (its holder crashed) expires and the next run takes it over.
+    lease_ttl_seconds: float = 600.0
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -117,6 +124,7 @@ class Settings:
             "lake_uri": (home / "lake").as_uri(),
             "directory_url": f"sqlite:///{home / 'directory' / 'directory.db'}",
             "catalog_uri": f"sqlite:///{home / 'catalog' / 'iceberg.db'}",
+            "lease_url": f"sqlite:///{home / 'leases' / 'leases.db'}",
             "spark_master": "local[*]",
             "resources_dir": REPO_ROOT / "registrations",
         }
@@ -156,5 +164,6 @@ class Settings:
     def ensure_local_dirs(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.directory_dir.mkdir(parents=True, exist_ok=True)
-        if self.catalog_uri.startswith("sqlite:///"):
-            Path(self.catalog_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        for url in (self.catalog_uri, self.lease_url):
+            if url.startswith("sqlite:///"):
+                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)

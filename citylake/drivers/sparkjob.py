@@ -10,6 +10,10 @@ The Airflow DAGs submit this file (connection ``spark_default``); it runs the ch
 its verdict and counts; a blocked batch is a data outcome, not a failure of the job). ``maintain`` is not
 a step of the chain: the maintenance DAG compacts the resource's tables and expires old snapshots
 (:mod:`citylake.stages.maintain`), and it prints one line per table.
+
+Exit code: 0 done, 2 unknown resource, 75 (:data:`~citylake.core.lease.BUSY_EXIT`) another run holds
+the step's lease: the message (``ResourceBusy: resource R is busy: …``) goes to stderr, where the
+Airflow operator finds it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script by spark-submit from a source checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from citylake.core.lease import BUSY_EXIT, ResourceBusy
 from citylake.core.registry import find_registration
 from citylake.core.settings import Settings
 from citylake.stages.chain import SPARK_STEPS, run_step
@@ -52,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         for kind in ("curated", "standardized"):
             print(" ".join(f"{k}={v}" for k, v in done[kind].items() if v not in (None, {}, [])))
         return 0
-    result = run_step(args.step, settings, reg, spark=spark, batch_ids=args.batch)
+    try:
+        result = run_step(args.step, settings, reg, spark=spark, batch_ids=args.batch)
+    except ResourceBusy as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return BUSY_EXIT
     for r in result if isinstance(result, list) else [result]:
         print(" ".join(f"{k}={v}" for k, v in _fields(r).items() if v not in (None, {}, [])))
     return 0

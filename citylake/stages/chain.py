@@ -7,6 +7,10 @@ the DAG factory builds one task per step, in this order. A file-drop resource st
 ``detect`` (what waits in landing and at each stage); a SQL source starts with ``extract`` (rows
 past the watermark into a landing file). The Spark steps (:data:`SPARK_STEPS`: conform, check and
 curate) need a Spark session; the rest are plain Python.
+
+Every step but ``detect`` (which only reads) runs holding the resource's lease for that step
+(:mod:`citylake.core.lease`), whichever driver calls :func:`run_step`: a second run of the same
+step waits up to ``wait`` seconds, then raises :class:`~citylake.core.lease.ResourceBusy`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from citylake.core.lease import hold
 from citylake.core.ledger import Ledger
 from citylake.core.registry import Registration
 from citylake.core.settings import Settings
@@ -48,14 +53,25 @@ def code_path(step: str) -> str:
 
 
 def run_step(step: str, settings: Settings, reg: Registration, *, spark=None, conn_uri: str | None = None,
-             batch_ids: list[str] | None = None):
-    """Run one step for one resource and return what the stage function returned."""
+             batch_ids: list[str] | None = None, failure: str | None = None, wait: float = 0):
+    """Run one step for one resource and return what the stage function returned.
+
+    ``failure``: the orchestrator's note of a failed step, for the receipts. ``wait``: seconds to wait
+    for the step's lease when another run holds it (then :class:`ResourceBusy`)."""
+    if step not in CODE:
+        raise ValueError(f"unknown step {step!r} (one of {', '.join(ALL_STEPS)})")
     if step in SPARK_STEPS and spark is None:
         raise ValueError(f"step {step!r} needs a Spark session")
     if step == "detect":
         from citylake.stages.ingest import detect_new_files
 
         return detect_new_files(settings, reg)
+    with hold(settings, reg.resource, step, wait=wait):
+        return _run_held(step, settings, reg, spark, conn_uri, batch_ids, failure)
+
+
+def _run_held(step: str, settings: Settings, reg: Registration, spark, conn_uri: str | None,
+              batch_ids: list[str] | None, failure: str | None):
     if step == "extract":
         from citylake.stages.extract import extract
 
@@ -80,11 +96,9 @@ def run_step(step: str, settings: Settings, reg: Registration, *, spark=None, co
         from citylake.stages.curate import curate_resource
 
         return curate_resource(spark, settings, reg)
-    if step == "receipt":
-        from citylake.stages.receipts import write_receipts
+    from citylake.stages.receipts import write_receipts  # the last step, receipt
 
-        return write_receipts(settings, reg, batch_ids)
-    raise ValueError(f"unknown step {step!r} (one of {', '.join(ALL_STEPS)})")
+    return write_receipts(settings, reg, batch_ids, failure=failure)
 
 
 def pending(settings: Settings, reg: Registration, step: str) -> list[str]:
@@ -113,10 +127,12 @@ class ResourceRun:
 
 def run_resource(spark, settings: Settings, reg: Registration, *, only: tuple[str, ...] | None = None,
                  conn_uri: str | None = None, on_step: Callable[[str, str], None] | None = None,
-                 on_done: Callable[[str, StepRun], None] | None = None) -> ResourceRun:
+                 on_done: Callable[[str, StepRun], None] | None = None, wait: float = 0) -> ResourceRun:
     """Run the chain (or the steps in ``only``) for one resource, in order, in this process.
 
     ``on_step(resource, step)`` is called before each step, ``on_done(resource, StepRun)`` after it.
+    A step whose lease another run holds for more than ``wait`` seconds raises
+    :class:`~citylake.core.lease.ResourceBusy` (the steps before it are done).
     """
     run = ResourceRun(reg.resource)
     for step in steps(reg):
@@ -125,7 +141,7 @@ def run_resource(spark, settings: Settings, reg: Registration, *, only: tuple[st
         if on_step:
             on_step(reg.resource, step)
         started = time.monotonic()
-        result = run_step(step, settings, reg, spark=spark, conn_uri=conn_uri)
+        result = run_step(step, settings, reg, spark=spark, conn_uri=conn_uri, wait=wait)
         run.steps.append(StepRun(step, time.monotonic() - started, result))
         if on_done:
             on_done(reg.resource, run.steps[-1])

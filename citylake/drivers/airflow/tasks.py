@@ -9,7 +9,9 @@ so a department DAG can run as often as its most frequent resource needs.
 
 A stage that fails raises :class:`StageError`, whose message names the stage,
 the resource, the batch(es) and the reason; the same facts travel to the receipt
-task as a :class:`StageFailure` so the liaison's receipt says what failed and why.
+task as a :class:`StageFailure` so the liaison's receipt says what failed and why. A step whose
+lease another run holds (:class:`~citylake.core.lease.ResourceBusy`) fails the same way, saying who
+holds it since when; the task's retries (with their delay) are then the wait.
 """
 
 from __future__ import annotations
@@ -146,13 +148,11 @@ def receipt_batches(settings: Settings, reg: Registration, *touched: list[str] |
 
 def run_receipts(settings: Settings, reg: Registration, batch_ids: list[str],
                  failures: list[StageFailure]) -> dict:
-    from citylake.stages.receipts import write_receipts
-
     note = "；".join(f.message for f in failures) or None
     failed_batches = sorted({b for f in failures for b in f.batches})
     batch_ids = sorted(set(batch_ids) | set(failed_batches))
     try:
-        receipts = write_receipts(settings, reg, batch_ids, failure=note)
+        receipts = run_step("receipt", settings, reg, batch_ids=batch_ids, failure=note)
     except Exception as exc:
         raise StageError(StageFailure("receipt", reg.resource, batch_ids, describe_exception(exc))) from exc
     return {
@@ -163,11 +163,13 @@ def run_receipts(settings: Settings, reg: Registration, batch_ids: list[str],
 
 
 # ---- Spark failures -------------------------------------------------------------------------------
-_EXC_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception)):\s*(.+)$")
+# ``…Busy``: sparkjob.py's line when another run holds the step's lease (ResourceBusy).
+_EXC_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|Busy)):\s*(.+)$")
 
 
 def spark_failure_reason(text: str) -> str:
-    """The useful line of a failed spark-submit: the last Python/Java exception line, else the last line."""
+    """The useful line of a failed spark-submit: the last Python/Java exception line (or the job's
+    busy line), else the last line."""
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
     for line in reversed(lines):
         line = re.sub(r"^\[.*?\]\s*", "", line)  # a log prefix, if any

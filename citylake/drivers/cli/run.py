@@ -4,15 +4,21 @@ Prints one line per step (resource, step, seconds, what it did) and ends with a 
 rows and rows/s per step; ``--json`` prints one JSON object per resource instead, each step's full
 result under its name. Progress (the step in work, its time so far, Spark's tasks) goes to stderr:
 a live line on a terminal, plain lines otherwise (:mod:`citylake.drivers.cli.progress`).
-Exit code: 0 done, 2 usage error (unknown resource or department, no registrations).
+Every step but ``detect`` holds the resource's lease for that step (:mod:`citylake.core.lease`):
+when another run (another ``citylake run``, an Airflow task) holds it, the resource is reported busy
+on stderr, by whom and since when, and the other resources still run; ``--wait`` waits for it instead.
+Exit code: 0 done, 2 usage error (unknown resource or department, no registrations), 75 a resource
+was busy (:data:`~citylake.core.lease.BUSY_EXIT`: try again later).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 
+from citylake.core.lease import BUSY_EXIT, ResourceBusy
 from citylake.core.settings import Settings
 from citylake.drivers.cli.common import UsageError, fail, registrations, unknown_names
 from citylake.drivers.cli.progress import ChainProgress
@@ -31,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one JSON object per resource, with each step's full result")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress on stderr (the results and the summary still print)")
+    parser.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                        help=f"wait up to SECONDS for a busy resource instead of exiting {BUSY_EXIT}")
 
 
 def _jsonable(result):
@@ -114,10 +122,17 @@ def run(args) -> int:
         from citylake.core.spark import get_session
 
         spark = get_session(settings, "citylake-run")
+    busy = False
     # Progress goes to stderr (a live line on a terminal, plain lines otherwise); results to stdout.
     with ChainProgress(spark, quiet=args.quiet) as progress:
         for reg in chosen:
-            run_ = run_resource(spark, settings, reg, only=only, on_step=progress.started, on_done=progress.finished)
+            try:
+                run_ = run_resource(spark, settings, reg, only=only, on_step=progress.started,
+                                    on_done=progress.finished, wait=args.wait)
+            except ResourceBusy as exc:  # another run has it: not a failure of this one, try later
+                busy = True
+                print(f"citylake run: {exc}", file=sys.stderr, flush=True)
+                continue
             if args.json:
                 out = {"resource": reg.resource, **{s.step: _jsonable(s.result) for s in run_.steps}}
                 print(json.dumps(out, ensure_ascii=False, default=str))
@@ -129,4 +144,4 @@ def run(args) -> int:
     if not args.json and progress.done:
         print()
         print(progress.summary())
-    return 0
+    return BUSY_EXIT if busy else 0

@@ -86,3 +86,25 @@ def test_maintenance_has_work_once_a_table_exists_and_its_failure_names_no_batch
     assert StageFailure("maintain", "r", [], "ValidationException: conflict").message == (
         "maintain failed for resource r: ValidationException: conflict"
     )
+
+
+def test_a_busy_step_fails_its_task_saying_who_holds_it_since_when(settings):
+    from citylake.core.lease import hold
+    from citylake.core.registry import load_registrations
+    from citylake.drivers.airflow.tasks import run_ingest, run_receipts
+
+    reg = next(r for r in load_registrations(settings.resources_dir) if r.resource == "enterprise_registration")
+    with hold(settings, reg.resource, "ingest", label="citylake run") as other:
+        with pytest.raises(StageError) as err:
+            run_ingest(settings, reg)
+    assert str(err.value).startswith(
+        f"ingest failed for resource {reg.resource} (no batch yet): ResourceBusy: resource {reg.resource} is busy: "
+        f"stage ingest held by {other.holder} since "
+    )
+    with hold(settings, reg.resource, "receipt"), pytest.raises(StageError, match="stage receipt held by"):
+        run_receipts(settings, reg, [], [])
+    # A Spark step: sparkjob.py's busy line on stderr is the reason, not the JVM's shutdown lines after it.
+    busy = f"ResourceBusy: resource {reg.resource} is busy: stage conform held by h:1:ab (citylake run) since …"
+    text = (f"Cannot execute: spark-submit sparkjob.py conform --resource {reg.resource}. Error code is: 75.\n"
+            f"Last spark-submit output:\n{busy}\n26/11/30 23:10:05 INFO ShutdownHookManager: Shutdown hook called")
+    assert spark_failure_reason(text) == busy
