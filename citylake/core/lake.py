@@ -7,12 +7,19 @@ pyarrow's filesystem layer, so the local folder and S3 differ only in
 for an S3 lake).
 
 Paths passed to the methods are *relative* to the lake root and always use ``/``.
+
+Durability: on a local lake every object write is a temp file, fsynced, renamed into place, and
+the folder fsynced, so after a power loss a file is either whole or absent, and a later step's
+marker (a manifest, a watermark) never survives the bytes it names. On S3 a completed PUT is
+durable. A landing file is deleted only if it is still the object that was copied
+(:meth:`Lake.delete_if_unchanged`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 import uuid
 from collections.abc import Iterator
@@ -170,15 +177,17 @@ class Lake:
         return f"{posixpath.dirname(target)}/.tmp-{uuid.uuid4().hex[:12]}"
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        """Write a whole object. On a local lake the write is atomic (temp file + rename);
-        on S3 a single PUT is atomic already."""
+        """Write a whole object. On a local lake the write is atomic and durable (temp file,
+        fsync, rename, fsync of the folder); on S3 a single PUT is atomic already."""
         target = self.fs_path(rel)
         self._ensure_parent(target)
         if self.scheme == "file":
             tmp = self._tmp_beside(target)
-            with self.fs.open_output_stream(tmp) as out:
+            with open(tmp, "wb") as out:
                 out.write(data)
-            self.fs.move(tmp, target)
+                out.flush()
+                os.fsync(out.fileno())
+            _replace_durably(tmp, target)
         else:
             with self.fs.open_output_stream(target) as out:
                 out.write(data)
@@ -190,24 +199,103 @@ class Lake:
         self.write_bytes(rel, json.dumps(obj, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
 
     def copy_stream(self, src: IO[bytes], rel: str) -> tuple[str, int]:
-        """Stream ``src`` into ``rel`` while hashing it; returns (sha256, size)."""
+        """Stream ``src`` into ``rel`` while hashing it; returns (sha256, size). Durable on a
+        local lake, as :meth:`write_bytes`."""
         target = self.fs_path(rel)
         self._ensure_parent(target)
         digest = hashlib.sha256()
         size = 0
-        tmp = self._tmp_beside(target) if self.scheme == "file" else target
-        with self.fs.open_output_stream(tmp) as out:
+        if self.scheme == "file":
+            tmp = self._tmp_beside(target)
+            with open(tmp, "wb") as out:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            _replace_durably(tmp, target)
+            return digest.hexdigest(), size
+        with self.fs.open_output_stream(target) as out:
             while chunk := src.read(CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
-        if tmp != target:
-            self.fs.move(tmp, target)
         return digest.hexdigest(), size
 
     def copy(self, src_rel: str, dst_rel: str) -> tuple[str, int]:
         with self.fs.open_input_stream(self.fs_path(src_rel)) as src:
             return self.copy_stream(src, dst_rel)
+
+    def stamp(self, listed: LakeFile) -> dict:
+        """What identifies the object behind ``listed`` now: its size and modification time, and
+        on S3 its ETag (a changed object has another; an identical re-upload has the same)."""
+        if self.scheme == "file":
+            st = os.stat(listed.full)
+            return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        head = self._s3_client().head_object(**self._s3_key(listed.full))
+        return {"size": head["ContentLength"], "etag": head["ETag"]}
+
+    def delete_if_unchanged(self, listed: LakeFile, stamp: dict, sha256: str) -> bool:
+        """Delete the object behind ``listed`` only if it is still the one that was copied: the
+        same :meth:`stamp` as before the copy and, locally, the same bytes (``sha256``). Returns
+        False, and leaves it for the next run, when it changed (a liaison wrote it again meanwhile).
+
+        Locally the file is first renamed to a hidden name in its folder (atomic), so a writer that
+        re-creates the name in the meantime makes a new file that is left alone; if the renamed file
+        is not the copied one it goes back (or, when the name was taken again, stays beside it
+        under a name of its own, to be ingested too). On S3 the delete carries ``If-Match`` with the
+        ETag, so a server that supports conditional deletes refuses a changed object outright; the
+        head request before it covers servers that do not."""
+        if self.scheme != "file":
+            key = self._s3_key(listed.full)
+            client = self._s3_client()
+            try:
+                head = client.head_object(**key)
+            except client.exceptions.ClientError:
+                return False  # gone already
+            if head["ContentLength"] != stamp["size"] or head["ETag"] != stamp["etag"]:
+                return False
+            try:
+                client.delete_object(**key, IfMatch=stamp["etag"])
+            except client.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                    return False
+                raise
+            return True
+        path = listed.full
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return False
+        if st.st_size != stamp["size"] or st.st_mtime_ns != stamp["mtime_ns"]:
+            return False
+        claimed = f"{posixpath.dirname(path)}/.tmp-claim-{uuid.uuid4().hex[:12]}"
+        os.rename(path, claimed)
+        with open(claimed, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        if digest == sha256:
+            os.remove(claimed)
+            return True
+        stem, dot, ext = posixpath.basename(path).rpartition(".")
+        back = path if not os.path.exists(path) else (
+            f"{posixpath.dirname(path)}/{stem or ext}.{uuid.uuid4().hex[:8]}{dot + ext if stem else ''}")
+        os.rename(claimed, back)
+        return False
+
+    def _s3_key(self, full: str) -> dict:
+        bucket, _, key = full.partition("/")
+        return {"Bucket": bucket, "Key": key}
+
+    def _s3_client(self):
+        import boto3
+
+        s3 = self.s3
+        endpoint = None
+        if s3.endpoint:
+            endpoint = s3.endpoint if "://" in s3.endpoint else f"http://{s3.endpoint}"
+        return boto3.client("s3", endpoint_url=endpoint, region_name=s3.region,
+                            aws_access_key_id=s3.access_key or None, aws_secret_access_key=s3.secret_key or None)
 
     def delete(self, rel: str) -> None:
         try:
@@ -249,6 +337,17 @@ class Lake:
 
     def iter_lines(self, rel: str) -> Iterator[str]:
         yield from self.read_bytes(rel).decode("utf-8").splitlines()
+
+
+def _replace_durably(tmp: str, target: str) -> None:
+    """Rename ``tmp`` (already fsynced) over ``target`` and fsync the folder, so the new name
+    survives a power loss."""
+    os.replace(tmp, target)
+    fd = os.open(posixpath.dirname(target) or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def now_utc() -> datetime:

@@ -15,7 +15,10 @@ A batch moves through these states (:attr:`BatchState.status`)::
         ├──▶ failed (the whole file could not be decoded)
     rejected (refused at ingest: name, size or type)
 
-and, independently, ``receipted`` once the liaison's receipt is written.
+and, independently, ``receipted`` once the liaison's receipt is written. A rejected, failed or
+blocked batch can be reopened (:data:`REOPENABLE`; ``citylake reprocess``, or a re-send of its
+bytes): back to ingested, or to conformed for a blocked one. :attr:`BatchState.history` tells
+every step a batch went through, reopenings included.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from citylake.core.registry import Registration
 from citylake.core.settings import Settings
 
 STAGES_WITH_PENDING = ("conform", "check", "curate", "receipt")
+REOPENABLE = ("rejected", "failed", "blocked")
 # The quality marker's key naming the standardized commit it judged (its ``committed_at``).
 QUALITY_OF = "standardized_committed_at"
 
@@ -87,6 +91,32 @@ class BatchState:
         return "curated" if self.curated else "passed"
 
     @property
+    def history(self) -> list[dict]:
+        """What happened to the batch, oldest first: ``{"at", "event", …}``. Received (or refused),
+        every reopening recorded in the manifest (``reprocess``/``resent``, with what it was, why,
+        by whom), and the latest conform, check and curate as their markers say. A reopened batch's
+        earlier conform or check is not kept beyond the event that reopened it."""
+        m = self.manifest
+        events = [{"at": m.get("received_at"), "event": "received", "file": m.get("source_name")}]
+        for e in m.get("history", []):
+            events.append(dict(e))
+        if self.failure:
+            events.append({"at": self.failure.get("failed_at"), "event": "failed",
+                           "why": self.failure.get("code")})
+        if self.standardized:
+            events.append({"at": self.standardized.get("committed_at"), "event": "conformed",
+                           "accepted": self.rows_accepted, "quarantined": self.rows_quarantined})
+        if self.checked:
+            events.append({"at": self.quality.get("checked_at"), "event": "passed" if self.passed else "blocked",
+                           "pass_rate": self.quality.get("pass_rate")})
+        if self.curated:
+            events.append({"at": None, "event": "curated"})
+        if not self.ingested and not m.get("history"):
+            events[0]["event"] = "rejected"
+            events[0]["why"] = m.get("reason")
+        return events
+
+    @property
     def received_at(self) -> str:
         return self.manifest.get("received_at", "")
 
@@ -125,6 +155,10 @@ class Ledger:
             elif f.path.startswith(index_prefix):
                 index_entries += 1
         manifests.sort(key=lambda m: (m["received_at"], m["batch_id"]))
+        # One batch, one manifest, whatever happened before ingest claimed batch folders in the index
+        # (an ingest interrupted across midnight left a second one under another date): the first.
+        seen: set[str] = set()
+        manifests = [m for m in manifests if not (m["batch_id"] in seen or seen.add(m["batch_id"]))]
 
         std = _markers(lake, zones.standardized_root(res), zones.COMMITTED)[zones.COMMITTED]
         quarantine = _markers(lake, zones.quarantine_root(res), zones.COMMITTED, zones.FAILED)
@@ -236,6 +270,21 @@ class Ledger:
             "curated_version": (self.curated or {}).get("version"),
             "duplicate_drops": self.duplicate_drops,
         }
+
+
+def batch_state(lake: Lake, reg: Registration, manifest: dict) -> BatchState:
+    """One batch's state from its own markers (a few reads, no listing): for ingest, which meets
+    one batch at a time. Its curated flag is not read (only the whole ledger knows it)."""
+    b, res = manifest["batch_id"], reg.resource
+    return BatchState(
+        batch_id=b,
+        manifest=manifest,
+        standardized=lake.read_json_or(zones.standardized_marker(res, b)),
+        quarantine=lake.read_json_or(zones.quarantine_marker(res, b)),
+        failure=lake.read_json_or(zones.failure_marker(res, b)),
+        quality=lake.read_json_or(zones.quality_marker(res, b)),
+        receipted=lake.exists(zones.receipt_base(reg.department, res, b) + ".json"),
+    )
 
 
 def _markers(lake: Lake, root: str, *names: str) -> dict[str, dict[str, dict]]:

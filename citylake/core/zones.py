@@ -42,6 +42,7 @@ CURRENT = "_CURRENT.json"
 WATERMARK = "_watermark.json"
 INDEX_DIR = "_index"
 DUPLICATE_SUFFIX = ".duplicate"
+EARLIER_DIR = "earlier"  # receipts of batches reprocessed since
 BATCH_DIR_PREFIX = "batch_id="
 
 
@@ -158,6 +159,13 @@ def receipt_base(dept: str, resource: str, batch_id: str) -> str:
 
 def duplicate_receipt_base(dept: str, resource: str, stamp: str, sha256: str) -> str:
     return Lake.join(receipts_dir(dept, resource), f"{stamp}_{sha256[:16]}{DUPLICATE_SUFFIX}")
+
+
+def earlier_receipt_base(dept: str, resource: str, batch_id: str, at: str) -> str:
+    """Where a batch's receipt goes when the batch is reprocessed (``at``: when), so the liaison's
+    folder keeps every receipt a batch had and its current one stays at :func:`receipt_base`."""
+    stamp = "".join(ch for ch in at[:19] if ch.isdigit())
+    return Lake.join(receipts_dir(dept, resource), EARLIER_DIR, f"{batch_id}.{stamp}")
 
 
 def is_duplicate_receipt(name: str) -> bool:

@@ -146,3 +146,25 @@ def run_resource(spark, settings: Settings, reg: Registration, *, only: tuple[st
         if on_done:
             on_done(reg.resource, run.steps[-1])
     return run
+
+
+# The steps a reopened batch goes through again: conform takes a rejected or failed one, check a
+# blocked one, and receipt tells the liaison.
+AFTER_REOPEN = ("conform", "check", "curate", "receipt")
+
+
+def reprocess_resource(spark, settings: Settings, reg: Registration, *, batch_ids: list[str] | None = None,
+                       states: tuple[str, ...] = (), wait: float = 0,
+                       on_step: Callable[[str, str], None] | None = None,
+                       on_done: Callable[[str, StepRun], None] | None = None):
+    """Reopen refused, failed or blocked batches (:func:`citylake.stages.ingest.reprocess_batches`)
+    and run them through the chain again. Reopening holds the resource's ``ingest`` lease (it
+    changes what waits for conform, as ingest does). Returns (the reopened batches, the run)."""
+    from citylake.stages.ingest import reprocess_batches
+
+    with hold(settings, reg.resource, "ingest", wait=wait):
+        reopened = reprocess_batches(settings, reg, batch_ids=batch_ids, states=states)
+    if not reopened:
+        return reopened, ResourceRun(reg.resource)
+    return reopened, run_resource(spark, settings, reg, only=AFTER_REOPEN, on_step=on_step, on_done=on_done,
+                                  wait=wait)

@@ -39,6 +39,11 @@ STATUS_ZH = {
     "processing": "处理中",
 }
 
+# A reopened batch's earlier state, in the liaison's words (the ledger's states, not the receipt's).
+WAS_ZH = {"rejected": "拒收", "failed": "处理失败", "blocked": "质量检查未通过"}
+TRIGGER_ZH = {"reprocess": "数据中心重新处理", "resent": "重新报送相同文件"}
+TRIGGER_EN = {"reprocess": "reprocessed by the centre", "resent": "the same file was sent again"}
+
 EXAMPLES_PER_REASON = 5
 CLIP_CHARS = 120  # of a value or an unsplittable line shown as an example
 CODES_IN_TEXT = 30  # allowed codes listed in the text; the JSON lists them all
@@ -294,6 +299,12 @@ def build_receipt(
             "quarantine": zones.quarantine_dir(reg.resource, batch.batch_id) if qua else None,
             "quality": zones.quality_dir(reg.resource, batch.batch_id) if quality else None,
         },
+        # each time the batch was reopened (a re-send after it was refused, or `citylake reprocess`)
+        "reprocessed": [
+            {"at": local_iso(e.get("at"), tz), "trigger": e.get("event"), "was": e.get("was"), "why": e.get("why"),
+             "file": e.get("file")}
+            for e in m.get("history", [])
+        ],
         "update_cycle": reg.update_cycle,
         "next_pickup": local_iso(pickup, tz),
         "written_at": local_iso(now, tz),
@@ -375,6 +386,12 @@ def render_text(r: dict) -> str:
         f"Received: {_clock(r['received_at'])} ({zone_en})",
         f"Result: {r['status'].replace('_', ' ')}",
     ]
+    for e in r.get("reprocessed") or []:
+        was = e.get("was") or ""
+        zh.append(f"重新处理：{_clock(e['at'])}（{zone_zh}），{TRIGGER_ZH.get(e['trigger'], e['trigger'])}；"
+                  f"此前状态：{WAS_ZH.get(was, was)}" + (f"（{e['why']}）" if e.get("why") else ""))
+        en.append(f"Reprocessed: {_clock(e['at'])} ({zone_en}), {TRIGGER_EN.get(e['trigger'], e['trigger'])}; "
+                  f"it was {was}" + (f" ({e['why']})" if e.get("why") else ""))
     if r["error"]:
         zh.append(f"原因：{r['error']['zh']}")
         en.append(f"Reason: {r['error']['en']}")

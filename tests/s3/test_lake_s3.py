@@ -198,3 +198,19 @@ def test_prefixed_lake_stays_under_its_prefix(s3_settings: Settings, s3_server):
     keys = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket="lake").get("Contents", [])]
     assert "tenant/landing/scjg/r/a.csv" in keys
     assert all(k.startswith("tenant/") for k in keys)
+
+
+def test_a_landing_object_is_deleted_only_if_it_is_the_one_copied(lake: Lake):
+    """A liaison may write the file again while ingest copies it: that newer object must stay."""
+    rel = "landing/d/r/a.csv"
+    lake.write_bytes(rel, b"first export")
+    [listed] = lake.list_files("landing/d/r")
+    stamp = lake.stamp(listed)
+    lake.write_bytes(rel, b"corrected export, sent again")
+    assert not lake.delete_if_unchanged(listed, stamp, hashlib.sha256(b"first export").hexdigest())
+    assert lake.read_bytes(rel) == b"corrected export, sent again"
+    [listed] = lake.list_files("landing/d/r")
+    stamp = lake.stamp(listed)
+    assert lake.delete_if_unchanged(listed, stamp, hashlib.sha256(b"corrected export, sent again").hexdigest())
+    assert lake.list_files("landing/d/r") == []
+    assert not lake.delete_if_unchanged(listed, stamp, "0" * 64), "gone already: nothing to delete"

@@ -166,13 +166,14 @@ def _detect_task(reg: Registration):
 def _ingest_task(reg: Registration):
     @task(task_id="ingest", trigger_rule=TriggerRule.ALL_DONE,
           doc_md=f"Checksum, copy to raw with a manifest, refuse what cannot be a batch; a file whose bytes "
-          f"were already ingested is reported, not ingested again. Code: {_code(code_path('ingest'))}.")
+          f"were already ingested is reported, not ingested again (unless its batch was refused, failed or blocked: then "
+          f"it is reprocessed). Code: {_code(code_path('ingest'))}.")
     def ingest(department: str = reg.department, resource: str = reg.resource):
         from citylake.drivers.airflow.tasks import load_reg, run_ingest
 
         settings = Settings.from_env()
         summary = _run_stage(run_ingest, settings, load_reg(settings, department, resource))
-        if not any(summary[k] for k in ("ingested", "duplicate", "rejected")):
+        if not any(summary[k] for k in ("ingested", "reprocessed", "duplicate", "rejected")):
             raise AirflowSkipException(f"{resource}: no landing files")
         return summary
 

@@ -119,7 +119,7 @@ def run_ingest(settings: Settings, reg: Registration) -> dict:
         files = [p.rsplit("/", 1)[-1] for p in _safe(lambda: run_step("detect", settings, reg), [])]
         reason = describe_exception(exc) + (f" (landing files: {', '.join(files)})" if files else "")
         raise StageError(StageFailure("ingest", reg.resource, [], reason)) from exc
-    summary: dict = {"ingested": [], "duplicate": [], "rejected": [], "skipped": []}
+    summary: dict = {"ingested": [], "reprocessed": [], "duplicate": [], "rejected": [], "skipped": []}
     for o in outcomes:
         name = o.landing_path.rsplit("/", 1)[-1]
         entry = {"file": name, "batch_id": o.batch_id, "reason": o.reason, "reason_zh": o.reason_zh}
@@ -134,7 +134,8 @@ def run_ingest(settings: Settings, reg: Registration) -> dict:
         else:
             log.info("%s: %s %s: %s", reg.resource, name, o.status, o.reason_zh)
         summary.setdefault(o.status, []).append(entry)
-    summary["batches"] = sorted({o.batch_id for o in outcomes if o.batch_id and o.status in ("ingested", "rejected")})
+    summary["batches"] = sorted({o.batch_id for o in outcomes
+                                 if o.batch_id and o.status in ("ingested", "reprocessed", "rejected")})
     return summary
 
 

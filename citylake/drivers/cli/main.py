@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "check": ("citylake.drivers.cli.check", "check identifiers: uscc, cn_id, org_code, division_code, mobile"),
     "run": ("citylake.drivers.cli.run", "run the chain (or some of its steps) for one resource or department"),
     "catalog": ("citylake.drivers.cli.catalog", "publish the data-resource directory, or show what changed"),
+    "reprocess": ("citylake.drivers.cli.reprocess", "run refused, failed or blocked batches again from raw, "
+                  "once their cause is fixed"),
     "status": ("citylake.drivers.cli.status", "where each resource's batches stand: state, rows, quality, "
                "freshness, what is waiting"),
     "registrations": ("citylake.drivers.cli.registrations", "validate and list the resource registrations"),

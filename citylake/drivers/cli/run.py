@@ -41,9 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"wait up to SECONDS for a busy resource instead of exiting {BUSY_EXIT}")
 
 
-def _jsonable(result):
+def jsonable(result):
     if isinstance(result, list):
-        return [_jsonable(r) for r in result]
+        return [jsonable(r) for r in result]
     return result.as_dict() if hasattr(result, "as_dict") else result
 
 
@@ -93,7 +93,7 @@ def describe(step: str, result) -> str:
     return f"{n} item(s)"
 
 
-def _text_line(resource: str, s: StepRun) -> str:
+def step_line(resource: str, s: StepRun) -> str:
     return f"{resource}  {s.step:8} {s.seconds:7.1f} s  {describe(s.step, s.result)}"
 
 
@@ -134,11 +134,11 @@ def run(args) -> int:
                 print(f"citylake run: {exc}", file=sys.stderr, flush=True)
                 continue
             if args.json:
-                out = {"resource": reg.resource, **{s.step: _jsonable(s.result) for s in run_.steps}}
+                out = {"resource": reg.resource, **{s.step: jsonable(s.result) for s in run_.steps}}
                 print(json.dumps(out, ensure_ascii=False, default=str))
             else:
                 for s in run_.steps:
-                    print(_text_line(reg.resource, s), flush=True)
+                    print(step_line(reg.resource, s), flush=True)
                 if not run_.steps:  # --stage extract on a file resource, or detect on a SQL one
                     print(f"{reg.resource}  step {args.stage!r} does not apply to a {reg.source.kind} source")
     if not args.json and progress.done:

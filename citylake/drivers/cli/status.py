@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--resource", metavar="RESOURCE", help="only this resource (default: every resource)")
     target.add_argument("--department", metavar="DEPARTMENT", help="only this department's resources")
     parser.add_argument("--json", action="store_true", help="print the facts as JSON, one object per resource")
+    parser.add_argument("--history", action="store_true",
+                        help="under each batch, what happened to it: received, refused, reprocessed, conformed, "
+                             "checked, curated")
 
 
 def _local(text: str | None) -> str | None:
@@ -71,6 +74,7 @@ def batch_facts(b: BatchState) -> dict:
         "quality_pass_rate": quality.get("pass_rate") if quality else None,
         "receipted": b.receipted,
         "why": why(b),
+        "history": [{**e, "at": _local(e.get("at"))} for e in b.history],
     }
 
 
@@ -91,7 +95,12 @@ def resource_facts(reg: Registration, ledger: Ledger, now: datetime) -> dict:
     }
 
 
-def render(facts: dict) -> str:
+def _event(e: dict) -> str:
+    details = ", ".join(f"{k} {v}" for k, v in e.items() if k not in ("at", "event") and v not in (None, ""))
+    return f"      {e['at'] or '':19}  {e['event']}" + (f"  ({details})" if details else "")
+
+
+def render(facts: dict, history: bool = False) -> str:
     lines = [
         f"{facts['department']}/{facts['resource']} {facts['name']}  ·  {facts['update_cycle']}  ·  "
         f"{facts['freshness_zh']} ({facts['freshness']})"
@@ -108,6 +117,8 @@ def render(facts: dict) -> str:
                      f"{receipt}  {b['file'] or ''}".rstrip())
         if b["why"]:
             lines.append(f"      why: {b['why']}")
+        if history:
+            lines.extend(_event(e) for e in b["history"])
     if not facts["batches"]:
         lines.append("  no batch received yet")
     return "\n".join(lines)
@@ -135,5 +146,5 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(facts, ensure_ascii=False, indent=2))
     else:
-        print("\n\n".join(render(f) for f in facts))
+        print("\n\n".join(render(f, history=args.history) for f in facts))
     return 0
