@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -201,6 +201,10 @@ class SqlSource(_Strict):
     table: str | None = None
     query: str | None = None
     watermark: str
+    # How far before the recorded watermark each extraction reads again, so that rows committed late
+    # with an older stamp are still taken (rows already extracted are skipped): a duration such as
+    # "90s", "30m", "2h", "1d" or "1h30m" for a date/time watermark, a number for a numeric one.
+    lookback: int | float | str | None = None
     format: Literal["csv"] = "csv"
     encoding: str = "utf-8"
     pattern: str = "*.csv"
@@ -208,6 +212,35 @@ class SqlSource(_Strict):
     sheet: None = None
     skip_rows: None = None
     record_path: None = None
+
+    @staticmethod
+    def _duration(text: str):
+        """A duration such as "1h30m" as a ``timedelta``, or None when ``text`` is not one."""
+        from datetime import timedelta
+
+        m = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+        if not text or m is None:
+            return None
+        days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+    @field_validator("lookback", mode="before")
+    @classmethod
+    def _lookback(cls, value):
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(f"lookback must be a duration such as '2h' or a number, not {value!r}")
+        if isinstance(value, str):
+            if cls._duration(value) is None:
+                raise ValueError(f"lookback {value!r} is not a duration: write e.g. 90s, 30m, 2h, 1d or 1h30m")
+        elif not 0 <= value < float("inf"):
+            raise ValueError(f"lookback must be a number >= 0, not {value!r}")
+        return value
+
+    def lookback_window(self):
+        """``lookback`` as a ``timedelta`` (a duration), a number, or None."""
+        return self._duration(self.lookback) if isinstance(self.lookback, str) else self.lookback
 
     @model_validator(mode="after")
     def _one_of(self):
@@ -220,6 +253,47 @@ class QualitySpec(_Strict):
     # A batch whose quarantine rate exceeds this is not promoted to curated.
     max_quarantine_rate: float = 0.5
     min_rows: int = 1
+
+
+# The digits a file name's export date may have (separators dropped), and how to read them.
+_STATED_FORMATS = {8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+
+
+class ExportTime(_Strict):
+    """Where a drop states when the department exported it: a field of its rows, or its file name."""
+
+    # A date or timestamp field (its greatest value in a batch is the batch's export time).
+    field: str | None = None
+    # A regex searched in the dropped file's name (its path under the landing folder) whose group
+    # ``date`` holds yyyymmdd, yyyymmddHH, yyyymmddHHMM or yyyymmddHHMMSS; - _ . : / T and spaces
+    # in it are ignored. Read in the lake's time zone.
+    from_name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        if (self.field is None) == (self.from_name is None):
+            raise ValueError("export_time names exactly one of 'field' or 'from_name'")
+        if self.from_name is not None:
+            try:
+                groups = re.compile(self.from_name).groupindex
+            except re.error as exc:
+                raise ValueError(f"from_name {self.from_name!r} is not a regular expression: {exc}") from None
+            if "date" not in groups:
+                raise ValueError(f"from_name {self.from_name!r} has no group named 'date', e.g. '(?P<date>\\d{{8}})'")
+        return self
+
+    def stated_in(self, name: str) -> datetime | None:
+        """The export time ``name`` states (local wall time, no zone), or None when it states none."""
+        if self.from_name is None:
+            return None
+        m = re.search(self.from_name, name)
+        digits = re.sub(r"[-_.:/T\s]", "", (m.group("date") or "") if m else "")
+        if not digits.isdigit() or len(digits) not in _STATED_FORMATS:
+            return None
+        try:
+            return datetime.strptime(digits, _STATED_FORMATS[len(digits)])
+        except ValueError:  # not a calendar date, e.g. 20261331
+            return None
 
 
 class Registration(_Strict):
@@ -238,9 +312,15 @@ class Registration(_Strict):
     publish_date: date | None = None
     source: Annotated[FileSource | SqlSource, Field(discriminator="kind")]
     key: list[str]
-    # Which version of a key wins in curated: the row from the most recently received
-    # batch, or (when set) the row with the greatest value of this field.
+    # Which version of a key wins in curated: (when set) the row with the greatest value of this
+    # field, then the latest export time, then the most recently received batch.
     version_field: str | None = None
+    # What each drop holds: only new and changed records (increment), or the whole table (full: a
+    # key the newest snapshot no longer holds is ended in curated).
+    snapshot: Literal["increment", "full"] = "increment"
+    # When the department exported the drop, if it says: decides between versions of a key after
+    # version_field and before the time the batch was received (citylake.stages.curate).
+    export_time: ExportTime | None = None
     quality: QualitySpec = QualitySpec()
     fields: list[FieldSpec]
 
@@ -260,6 +340,15 @@ class Registration(_Strict):
         if self.version_field and self.field_map[self.version_field].sensitivity in ("personal", "restricted"):
             # curated compares it with the stored row, which holds it masked or not at all
             raise ValueError(f"[version_field] {self.version_field!r} is personal or restricted; it must be kept as is")
+        if self.export_time and self.export_time.field:
+            ef = self.field_map.get(self.export_time.field)
+            if ef is None:
+                raise ValueError(f"[export_time.field] {self.export_time.field!r} is not among the fields")
+            if ef.type not in ("date", "timestamp"):
+                raise ValueError(f"[export_time.field] {ef.name!r} is a {ef.type} field; it must be a date or timestamp")
+            if ef.sensitivity in ("personal", "restricted"):
+                # curated shares it, unmasked, as _exported_at
+                raise ValueError(f"[export_time.field] {ef.name!r} is personal or restricted")
         if self.department in RESERVED_NAMESPACES:
             raise ValueError(f"[department] {self.department!r} is a namespace the lake uses itself")
         for f in self.fields:

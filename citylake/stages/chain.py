@@ -5,7 +5,7 @@
 ``citylake run``, the demo, the tests and the Airflow DAG factory all take the order from here;
 the DAG factory builds one task per step, in this order. A file-drop resource starts with
 ``detect`` (what waits in landing and at each stage); a SQL source starts with ``extract`` (rows
-past the watermark into a landing file). The Spark steps (:data:`SPARK_STEPS`: conform, check and
+past the watermark into a raw batch). The Spark steps (:data:`SPARK_STEPS`: conform, check and
 curate) need a Spark session; the rest are plain Python.
 
 Every step but ``detect`` (which only reads) runs holding the resource's lease for that step

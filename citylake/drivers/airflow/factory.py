@@ -131,7 +131,7 @@ def _resource_group(reg: Registration, watcher_upstream: list) -> TaskGroup:
 
 def _extract_task(reg: Registration):
     @task(task_id="extract", doc_md=f"Rows of `{reg.source.table or 'query'}` past the watermark "
-          f"`{reg.source.watermark}` (connection `{reg.source.conn_id}`) → one landing CSV. "
+          f"`{reg.source.watermark}` (connection `{reg.source.conn_id}`) → one raw batch (the watermark moves after it). "
           f"Code: {_code(code_path('extract'))}.")
     def extract(department: str = reg.department, resource: str = reg.resource):
         from citylake.drivers.airflow.tasks import load_reg, run_extract

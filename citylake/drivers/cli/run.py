@@ -60,15 +60,17 @@ def describe(step: str, result) -> str:
     """What one step did, in a few words."""
     if step == "extract":
         rows = _get(result, "rows", 0)
-        return f"{rows:,} new row(s) into {_get(result, 'landing_path')}" if rows else "no new rows"
+        return f"{rows:,} new row(s) into raw batch {_get(result, 'batch_id')}" if rows else "no new rows"
     if step == "curate":
         status, rows = _get(result, "status"), _get(result, "rows", 0)
         if status == "empty":
             return "nothing curated yet"
         if status in ("merged", "rebuilt"):
             batches = _get(result, "batches", [])
-            return (f"{status} {len(batches)} batch(es), {_get(result, 'added_records', 0):,} row(s) written: "
-                    f"{rows:,} curated rows, snapshot {_get(result, 'version')}")
+            ended = _get(result, "ended", 0)
+            return (f"{status} {len(batches)} batch(es), {_get(result, 'added_records', 0):,} row(s) written"
+                    + (f", {ended:,} key(s) ended by a full snapshot" if ended else "")
+                    + f": {rows:,} curated rows, snapshot {_get(result, 'version')}")
         return f"{status}: {rows:,} curated rows"
     if not isinstance(result, list):  # not a stage result this knows
         return str(result)

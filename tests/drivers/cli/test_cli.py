@@ -213,9 +213,8 @@ def test_describe_each_step():
     assert describe("receipt", [{"status": "accepted"}, {"status": "accepted"}, {"status": "blocked"}]) == (
         "3 receipt(s) written: 2 accepted, 1 blocked")
     assert describe("detect", ["landing/a.csv"]) == "1 file(s) waiting in landing"
-    assert describe("extract", SimpleNamespace(rows=0, landing_path=None)) == "no new rows"
-    assert describe("extract", SimpleNamespace(rows=5, landing_path="landing/x.csv")) == (
-        "5 new row(s) into landing/x.csv")
+    assert describe("extract", SimpleNamespace(rows=0, batch_id=None)) == "no new rows"
+    assert describe("extract", SimpleNamespace(rows=5, batch_id="ab12")) == "5 new row(s) into raw batch ab12"
 
 
 def test_catalog_diff_json(env, regs, capsys):
