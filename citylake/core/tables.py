@@ -297,6 +297,7 @@ LINEAGE_COMMENTS = {
     "_batch_id": "批次号 (batch id)",
     "_source_row": "源文件行号 (row in the file as sent)",
     "_received_at": "接收时间 (when the batch was received)",
+    "_exported_at": "导出时间 (when the department exported it, as the drop states)",
     "_record_key": "记录键 (hash of the key, for joining)",
 }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -30,6 +31,27 @@ from citylake.stages.decode import DecodeError, DecodeInfo, decode_batches, sche
 
 ROW_REASONS = "_reasons"
 LINEAGE = ["_batch_id", "_source_row", "_received_at"]
+# When the department exported the rows, where the registration says (export_time): curate's winner rule.
+EXPORTED_AT = "_exported_at"
+
+
+def exported_at(reg: Registration, settings: Settings, manifest: dict) -> list[Column]:
+    """The batch's ``_exported_at`` column (null where the drop does not state it), or none at all
+    when the registration names no export time."""
+    stated = reg.export_time
+    if stated is None:
+        return []
+    if stated.field:
+        return [F.col(stated.field).cast("timestamp").alias(EXPORTED_AT)]
+    at = stated.stated_in(manifest["source_name"])
+    local = at.replace(tzinfo=ZoneInfo(settings.timezone)) if at else None
+    return [F.lit(local).cast("timestamp").alias(EXPORTED_AT)]
+
+
+def quarantined_key(field_name: str) -> str:
+    """The quarantine column holding a key field as conformed, for a full snapshot's rows: the
+    snapshot still holds that key, so curate does not end it (citylake.stages.curate)."""
+    return f"_key_{field_name}"
 
 
 class ConformError(RuntimeError):
@@ -404,13 +426,16 @@ def conform_batch(
     try:
         received_at = F.lit(manifest["received_at"]).cast("timestamp")
         lineage = [F.lit(batch_id).alias("_batch_id"), F.col("_source_row"), received_at.alias("_received_at")]
-        good = df.filter(F.size(ROW_REASONS) == 0).select(*output_columns(reg), *lineage)
+        good = df.filter(F.size(ROW_REASONS) == 0).select(*output_columns(reg), *lineage,
+                                                          *exported_at(reg, settings, manifest))
+        keys = [F.col(k).alias(quarantined_key(k)) for k in reg.key] if reg.snapshot == "full" else []
         bad = df.filter(F.size(ROW_REASONS) > 0).select(
             *[F.col(f"_orig_{f.name}").alias(f.name) for f in reg.fields],
             "_raw_line",
             ROW_REASONS,
             *lineage,
             "_source_row_end",
+            *keys,
         )
         bad.write.mode("overwrite").parquet(lake.spark_uri(f"{work}/quarantine"))
         n_bad = _parquet_rows(lake, f"{work}/quarantine")

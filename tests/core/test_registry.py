@@ -91,3 +91,78 @@ def test_invalid_yaml_is_reported(tmp_path):
     path.write_text("resource: [unclosed", encoding="utf-8")
     with pytest.raises(RegistrationError, match="not valid YAML"):
         load_registration(path)
+
+
+# ---- what a drop holds and when it was exported -------------------------------------------------
+def test_drops_are_increments_without_an_export_time_unless_registered():
+    for reg in load_registrations(RESOURCES):
+        assert reg.snapshot in ("increment", "full")
+    reg = load_registration(ENTERPRISE)
+    assert reg.snapshot == "increment" and reg.export_time is None
+
+
+def test_a_full_snapshot_with_its_export_date_in_the_file_name_loads(tmp_path):
+    path = _broken(tmp_path, lambda r: r.update(snapshot="full", export_time={"from_name": r"_(?P<date>\d{8})\.csv$"}))
+    reg = load_registration(path)
+    assert reg.snapshot == "full"
+    assert reg.export_time.stated_in("企业登记_20261121.csv").isoformat() == "2026-11-21T00:00:00"
+    assert reg.export_time.stated_in("企业登记.csv") is None
+
+
+@pytest.mark.parametrize(
+    "pattern, name, stated",
+    [
+        (r"(?P<date>\d{8})", "scjg/qy_20261121.csv", (2026, 11, 21)),
+        (r"_(?P<date>\d{10,14})", "qy_2026112109.csv", (2026, 11, 21, 9)),
+        (r"_(?P<date>\d{10,14})", "qy_202611210930.csv", (2026, 11, 21, 9, 30)),
+        (r"_(?P<date>\d{10,14})", "qy_20261121093015.csv", (2026, 11, 21, 9, 30, 15)),
+        (r"(?P<date>\d{4}-\d\d-\d\d[ T]\d\d:\d\d)", "2026-11-21T09:30 导出.csv", (2026, 11, 21, 9, 30)),
+        (r"(?P<date>\d{4}-\d\d-\d\d)", "2026-11-21/qy.csv", (2026, 11, 21)),
+        (r"_(?P<date>\d{8})", "qy_20261331.csv", None),  # not a calendar date
+        (r"_(?P<date>\d+)", "qy_202611.csv", None),  # a month is not an export date
+        (r"_(?P<date>\d{8})|(?P<other>x)", "x.csv", None),  # the group did not take part
+    ],
+)
+def test_the_export_date_a_file_name_states(pattern, name, stated):
+    from datetime import datetime
+
+    from citylake.core.registry import ExportTime
+
+    assert ExportTime(from_name=pattern).stated_in(name) == (datetime(*stated) if stated else None)
+
+
+def _with_export_field(sensitivity: str):
+    def mutate(r):
+        r["fields"].append({"name": "exported_on", "title": "导出日期", "type": "date", "sensitivity": sensitivity,
+                            **({"mask": "full"} if sensitivity == "personal" else {})})
+        r["export_time"] = {"field": "exported_on"}
+    return mutate
+
+
+def test_an_export_time_field_loads(tmp_path):
+    reg = load_registration(_broken(tmp_path, _with_export_field("public")))
+    assert reg.export_time.field == "exported_on" and reg.snapshot == "increment"
+
+
+@pytest.mark.parametrize(
+    "mutate, where, words",
+    [
+        (lambda r: r.__setitem__("snapshot", "weekly"), "snapshot", "'increment' or 'full'"),
+        (lambda r: r.__setitem__("export_time", {}), "export_time", "exactly one of 'field' or 'from_name'"),
+        (lambda r: r.__setitem__("export_time", {"field": "established_on", "from_name": r"(?P<date>\d{8})"}),
+         "export_time", "exactly one of"),
+        (lambda r: r.__setitem__("export_time", {"from_name": r"_(\d{8})"}), "export_time", "no group named 'date'"),
+        (lambda r: r.__setitem__("export_time", {"from_name": "(?P<date>[0-9"}), "export_time",
+         "is not a regular expression"),
+        (lambda r: r.__setitem__("export_time", {"at": "x"}), "export_time.at", "Extra inputs"),
+        (lambda r: r.__setitem__("export_time", {"field": "nope"}), "export_time.field", "'nope' is not among the fields"),
+        (lambda r: r.__setitem__("export_time", {"field": "enterprise_name"}), "export_time.field",
+         "must be a date or timestamp"),
+        (_with_export_field("personal"), "export_time.field", "personal or restricted"),
+    ],
+)
+def test_broken_snapshot_or_export_time_names_the_field(tmp_path, mutate, where, words):
+    path = _broken(tmp_path, mutate)
+    with pytest.raises(RegistrationError) as info:
+        load_registration(path)
+    assert where in str(info.value) and words in str(info.value), str(info.value)

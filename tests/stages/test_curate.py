@@ -1,6 +1,8 @@
 """Curate: the winner rule, masking, incremental MERGE into the curated Iceberg table (only the
 changed rows written, history readable as of an earlier snapshot), rebuild when a merged batch
-leaves the promoted set, and a crash between the table commit and the pointer."""
+leaves the promoted set, a crash between the table commit and the pointer, and the export's own
+time and full snapshots (keys a newer snapshot lacks are ended; an old one sent late changes
+nothing it should not)."""
 
 import datetime as dt
 
@@ -8,11 +10,13 @@ import pytest
 from pyspark.sql import functions as F
 
 from citylake.core import tables, zones
+from citylake.core.identifiers import uscc_check_char
 from citylake.core.lake import Lake, now_utc
 from citylake.core.ledger import QUALITY_OF, Ledger
-from citylake.core.registry import load_registrations
-from citylake.stages.conform import write_standardized
-from citylake.stages.curate import curate_resource
+from citylake.core.registry import Registration, load_registrations
+from citylake.stages import ingest
+from citylake.stages.conform import conform_batches, exported_at, quarantined_key, write_standardized
+from citylake.stages.curate import SNAPSHOT_CURRENT, SNAPSHOT_ENDED, curate_resource
 
 SCHEMA = (
     "cn_id string, person_name string, gender string, birth_date date, division_code string, mobile string, "
@@ -20,24 +24,32 @@ SCHEMA = (
 )
 
 
-def put_batch(spark, settings, reg, batch_id, received, rows, passed=True):
+def put_batch(spark, settings, reg, batch_id, received, rows, passed=True, name=None, quarantined=()):
     """A conformed and checked batch, written as conform and check leave it: rows in the standardized
-    table (conform's own writer), the commit markers, the quality marker."""
+    table (conform's own writer, with conform's ``_exported_at`` from ``name``, the file's name), the
+    commit markers, the quality marker; ``quarantined``: the keys of its quarantined rows."""
     lake = Lake.from_settings(settings)
     raw = zones.raw_batch_dir(reg.department, reg.resource, received[:10], batch_id)
-    lake.write_json(zones.manifest_path(raw), {
-        "batch_id": batch_id, "received_at": received, "status": "ingested", "source_name": f"{batch_id}.json",
-        "raw_path": f"{raw}/{batch_id}.json", "sha256": batch_id * 4, "size": 1})
+    manifest = {
+        "batch_id": batch_id, "received_at": received, "status": "ingested", "source_name": name or f"{batch_id}.json",
+        "raw_path": f"{raw}/{batch_id}.json", "sha256": batch_id * 4, "size": 1}
+    lake.write_json(zones.manifest_path(raw), manifest)
     at = dt.datetime.fromisoformat(received)
     data = [
         (r[0], r[1], "1", dt.date(1949, 12, 31), "110105", r[2], "郑州市金水区某路1号", batch_id, i + 2, at)
         for i, r in enumerate(rows)
     ]
-    written = write_standardized(spark, settings, reg, batch_id, spark.createDataFrame(data, SCHEMA))
+    good = spark.createDataFrame(data, SCHEMA).select("*", *exported_at(reg, settings, manifest))
+    written = write_standardized(spark, settings, reg, batch_id, good)
     committed = now_utc().isoformat()
     lake.write_json(zones.standardized_marker(reg.resource, batch_id), {
         "batch_id": batch_id, "rows": len(rows), "snapshot_id": written["snapshot_id"], "committed_at": committed})
-    lake.write_json(zones.quarantine_marker(reg.resource, batch_id), {"batch_id": batch_id, "rows": 0})
+    if quarantined:
+        bad = spark.createDataFrame([(k, ["bad_date:birth_date"]) for k in quarantined],
+                                    f"{quarantined_key('cn_id')} string, _reasons array<string>")
+        bad.write.mode("overwrite").parquet(lake.spark_uri(zones.quarantine_dir(reg.resource, batch_id)))
+    lake.write_json(zones.quarantine_marker(reg.resource, batch_id),
+                    {"batch_id": batch_id, "rows": len(quarantined)})
     lake.write_json(zones.quality_marker(reg.resource, batch_id),
                     {"batch_id": batch_id, "success": passed, QUALITY_OF: committed})
 
@@ -172,3 +184,187 @@ def test_crash_after_the_table_commit_is_recovered_by_merging_again(spark, setti
     assert again.status == "merged" and again.batches == ["b2"]
     rows = curated(spark, settings, population)
     assert set(rows) == {"张*", "李*"} and again.rows == 2, "the second merge of b2 changed nothing twice"
+
+
+# ---- the export's own time and full snapshots ------------------------------------------------
+A, B, C = "11010519491231002X", "360426199101010071", "440524188001010014"
+STAMPED = {"from_name": r"_(?P<date>\d{8})\.json$"}
+
+
+def variant(reg, **changes):
+    """``reg`` with some keys changed, validated as a registration file would be."""
+    return Registration.model_validate({**reg.model_dump(), **changes})
+
+
+@pytest.fixture
+def snapshots(population):
+    """resident_population sent as full snapshots whose file names state the export date."""
+    return variant(population, snapshot="full", export_time=STAMPED)
+
+
+def table_rows(spark, settings, reg):
+    """Every curated row, all columns, by _record_key."""
+    return {r["_record_key"]: r.asDict() for r in spark.table(tables.curated_table(reg).spark(settings)).collect()}
+
+
+def summary_of(spark, settings, reg, version):
+    name = tables.curated_table(reg).spark(settings)
+    return spark.sql(f"SELECT summary FROM {name}.snapshots WHERE snapshot_id = {version}").first()["summary"]
+
+
+def test_a_full_snapshot_ends_the_keys_it_no_longer_holds_and_a_later_one_brings_them_back(
+    spark, settings, snapshots
+):
+    reg = snapshots
+    put_batch(spark, settings, reg, "s1", "2026-11-01T01:00:00+00:00",
+              [(A, "张三", None), (B, "李四", None), (C, "王五", None)], name="s1_20261101.json")
+    first = curate_resource(spark, settings, reg)
+    assert first.rows == 3 and first.ended == 0
+
+    put_batch(spark, settings, reg, "s2", "2026-11-02T01:00:00+00:00",
+              [(A, "张三", None), (B, "李四四", None)], name="s2_20261102.json")
+    second = curate_resource(spark, settings, reg)
+    assert second.status == "merged" and second.rows == 2 and second.ended == 1
+    assert set(curated(spark, settings, reg)) == {"张*", "李**"}, "王五 is not in the newer snapshot"
+    summary = summary_of(spark, settings, reg, second.version)
+    assert summary[SNAPSHOT_ENDED] == "1" and summary[SNAPSHOT_CURRENT] == "s2", summary
+    pointer = Lake.from_settings(settings).read_json(zones.curated_pointer(reg.resource))
+    assert pointer["last_run"]["ended"] == 1
+    # the export date is Beijing time: midnight of 2 November is 16:00 UTC the day before
+    assert pointer["snapshot"]["batch_id"] == "s2"
+    assert pointer["snapshot"]["exported_at"] == "2026-11-01T16:00:00+00:00"
+    assert "王*" in curated(spark, settings, reg, first.version), "the table as it was still has the key"
+
+    put_batch(spark, settings, reg, "s3", "2026-11-03T01:00:00+00:00",
+              [(A, "张三", None), (C, "王五", None)], name="s3_20261103.json")
+    third = curate_resource(spark, settings, reg)
+    assert third.ended == 1 and set(curated(spark, settings, reg)) == {"张*", "王*"}
+    again = curate_resource(spark, settings, reg)
+    assert again.status == "unchanged" and again.ended == 0
+
+
+def test_an_old_snapshot_sent_late_neither_overrides_nor_ends_and_a_rebuild_gives_the_same_table(
+    spark, settings, snapshots
+):
+    reg = snapshots
+    put_batch(spark, settings, reg, "s2", "2026-11-02T01:00:00+00:00",
+              [(A, "新名", None), (B, "李四", None)], name="s2_20261102.json")
+    curate_resource(spark, settings, reg)
+    # exported before s2 but received after it, holding an old name for A, no B, and C
+    put_batch(spark, settings, reg, "s1", "2026-11-03T01:00:00+00:00",
+              [(A, "旧名", None), (C, "王五", None)], name="s1_20261101.json")
+    late = curate_resource(spark, settings, reg)
+    assert late.status == "merged" and late.batches == ["s1"] and late.ended == 0
+    assert set(curated(spark, settings, reg)) == {"新*", "李*"}, "B stays, C does not come in, A keeps s2's name"
+    pointer = Lake.from_settings(settings).read_json(zones.curated_pointer(reg.resource))
+    assert pointer["snapshot"]["batch_id"] == "s2"
+    incremental = table_rows(spark, settings, reg)
+
+    # s1 conformed again (the same rows): the table is rebuilt from s2 and s1 by the same rules
+    put_batch(spark, settings, reg, "s1", "2026-11-03T01:00:00+00:00",
+              [(A, "旧名", None), (C, "王五", None)], name="s1_20261101.json")
+    rebuilt = curate_resource(spark, settings, reg)
+    assert rebuilt.status == "rebuilt"
+    assert rebuilt.ended == 1, "C: held by a promoted batch, not by the newest snapshot"
+    assert table_rows(spark, settings, reg) == incremental
+    assert summary_of(spark, settings, reg, rebuilt.version)[SNAPSHOT_CURRENT] == "s2"
+
+
+def test_a_key_whose_row_the_newest_snapshot_quarantined_is_not_ended(spark, settings, snapshots):
+    reg = snapshots
+    put_batch(spark, settings, reg, "s1", "2026-11-01T01:00:00+00:00",
+              [(A, "张三", None), (B, "李四", None)], name="s1_20261101.json")
+    curate_resource(spark, settings, reg)
+    put_batch(spark, settings, reg, "s2", "2026-11-02T01:00:00+00:00",
+              [(A, "张三丰", None)], name="s2_20261102.json", quarantined=[B])
+    result = curate_resource(spark, settings, reg)
+    assert result.ended == 0 and set(curated(spark, settings, reg)) == {"张**", "李*"}, "B keeps s1's row"
+
+
+def test_increments_never_end_a_key_and_the_export_time_decides_before_the_received_time(
+    spark, settings, population
+):
+    reg = variant(population, export_time=STAMPED)
+    assert reg.snapshot == "increment"
+    put_batch(spark, settings, reg, "b2", "2026-11-02T00:00:00+00:00", [(A, "新名", None)], name="b2_20261102.json")
+    curate_resource(spark, settings, reg)
+    put_batch(spark, settings, reg, "b1", "2026-11-03T00:00:00+00:00",
+              [(A, "旧名", None), (B, "李四", None)], name="b1_20261101.json")
+    put_batch(spark, settings, reg, "b3", "2026-11-04T00:00:00+00:00", [(C, "王五", None)], name="b3_20261103.json")
+    result = curate_resource(spark, settings, reg)
+    assert result.ended == 0 and set(curated(spark, settings, reg)) == {"新*", "李*", "王*"}
+    # a file whose name states no export date loses to every row that has one, received later or not
+    put_batch(spark, settings, reg, "b4", "2026-11-05T00:00:00+00:00", [(A, "无名", None)], name="b4.json")
+    curate_resource(spark, settings, reg)
+    rows = curated(spark, settings, reg)
+    assert set(rows) == {"新*", "李*", "王*"}
+    at = spark.table(tables.curated_table(reg).spark(settings)).filter(F.col("person_name") == "新*")
+    assert at.select(F.date_format("_exported_at", "yyyy-MM-dd HH:mm")).first()[0] == "2026-11-02 00:00"
+    incremental = table_rows(spark, settings, reg)
+    put_batch(spark, settings, reg, "b4", "2026-11-05T00:00:00+00:00", [(A, "无名", None)], name="b4.json")
+    assert curate_resource(spark, settings, reg).status == "rebuilt"
+    assert table_rows(spark, settings, reg) == incremental
+
+
+# ---- through ingest and conform -----------------------------------------------------------------
+HEADER = "统一社会信用代码,企业名称,法定代表人,法定代表人身份证号码,注册资本,成立日期,行政区划代码,住所,登记状态"
+X = "91110000802100433B"
+Y = "91410100MA00000003"[:17] + uscc_check_char("91410100MA00000003"[:17])
+Z = "91410100MA00000005"[:17] + uscc_check_char("91410100MA00000005"[:17])
+
+
+def _row(uscc, name, established="2021-01-29"):
+    return f"{uscc},{name},张三,,100,{established},410105,郑州市金水区,存续"
+
+
+def drop(spark, settings, reg, name, lines):
+    """A file dropped, ingested, conformed and passed (check's marker, as test_curate writes it)."""
+    lake = Lake.from_settings(settings)
+    lake.write_bytes(f"landing/{reg.department}/{reg.resource}/{name}", ("\n".join(lines) + "\n").encode("gbk"))
+    [out] = [o for o in ingest.ingest_resource(settings, reg) if o.status == "ingested"]
+    [result] = conform_batches(spark, settings, reg, [out.batch_id])
+    assert result.status == "conformed", result
+    marker = lake.read_json(zones.standardized_marker(reg.resource, out.batch_id))
+    lake.write_json(zones.quality_marker(reg.resource, out.batch_id),
+                    {"batch_id": out.batch_id, "success": True, QUALITY_OF: marker["committed_at"]})
+    return result
+
+
+def by_uscc(spark, settings, reg):
+    df = spark.table(tables.curated_table(reg).spark(settings))
+    return {r["uscc"]: r.asDict() for r in df.withColumn("at", F.date_format("_exported_at", "yyyy-MM-dd HH:mm")).collect()}
+
+
+def test_export_time_from_the_file_name_through_conform_and_a_quarantined_key_stays(spark, settings):
+    ent = {r.resource: r for r in load_registrations(settings.resources_dir)}["enterprise_registration"]
+    reg = variant(ent, snapshot="full", export_time={"from_name": r"_(?P<date>\d{8})\.csv$"})
+    drop(spark, settings, reg, "企业登记_20261103.csv", [HEADER, _row(X, "郑州甲公司"), _row(Y, "郑州乙公司")])
+    # received later, exported earlier: neither its names nor its extra key Z count
+    drop(spark, settings, reg, "企业登记_20261101.csv",
+         [HEADER, _row(X, "郑州旧甲公司"), _row(Y, "郑州旧乙公司"), _row(Z, "郑州丙公司")])
+    first = curate_resource(spark, settings, reg)
+    rows = by_uscc(spark, settings, reg)
+    assert {u: r["enterprise_name"] for u, r in rows.items()} == {X: "郑州甲公司", Y: "郑州乙公司"}
+    assert rows[X]["at"] == "2026-11-03 00:00" and first.ended == 0
+    # the newest snapshot sends X with a bad date: quarantined, X is still in the department's table
+    result = drop(spark, settings, reg, "企业登记_20261104.csv",
+                  [HEADER, _row(X, "郑州新甲公司", "2021-02-30"), _row(Y, "郑州新乙公司")])
+    assert result.quarantined == 1
+    second = curate_resource(spark, settings, reg)
+    rows = by_uscc(spark, settings, reg)
+    assert {u: r["enterprise_name"] for u, r in rows.items()} == {X: "郑州甲公司", Y: "郑州新乙公司"}
+    assert second.ended == 0
+
+
+def test_export_time_from_a_field_through_conform(spark, settings):
+    ent = {r.resource: r for r in load_registrations(settings.resources_dir)}["enterprise_registration"]
+    raw = ent.model_dump()
+    raw["fields"].append({"name": "exported_on", "title": "导出日期", "type": "date", "sensitivity": "public"})
+    reg = Registration.model_validate({**raw, "export_time": {"field": "exported_on"}})
+    drop(spark, settings, reg, "企业登记_a.csv", [HEADER + ",导出日期", _row(X, "郑州甲公司") + ",2026-11-02"])
+    drop(spark, settings, reg, "企业登记_b.csv",
+         [HEADER + ",导出日期", _row(X, "郑州旧甲公司") + ",2026-11-01", _row(Y, "郑州乙公司") + ","])
+    curate_resource(spark, settings, reg)
+    rows = by_uscc(spark, settings, reg)
+    assert rows[X]["enterprise_name"] == "郑州甲公司" and rows[X]["at"] == "2026-11-02 00:00"
+    assert rows[Y]["_exported_at"] is None, "a row without the field has no export time"

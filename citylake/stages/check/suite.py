@@ -151,13 +151,14 @@ def _gx():
 
 
 def expected_columns(reg: Registration) -> list[str]:
-    """Canonical column names of a standardized batch: fields, money currencies, lineage."""
+    """Canonical column names of a standardized batch: fields, money currencies, lineage, and the
+    export time when the registration names one (not a lineage column: it may be null)."""
     cols: list[str] = []
     for f in reg.fields:
         cols.append(f.name)
         if f.type == "money":
             cols.append(f"{f.name}_currency")
-    return cols + list(LINEAGE_COLUMNS)
+    return cols + list(LINEAGE_COLUMNS) + (["_exported_at"] if reg.export_time else [])
 
 
 def _label(reg: Registration, column: str | None) -> tuple[str, str]:
