@@ -17,13 +17,22 @@ tests/core/test_masking.py checks they agree. The rules, for a non-null value:
   county / district / banner; longest name first at each position) and replaces the rest with
   ``****``; with no leading division name it is ``****``; an address made only of division
   names is kept as is;
+* ``year`` (a date whose full value would give a masked value back: a birth date beside a masked
+  citizen ID, whose hidden digits are that date) keeps the first four digits, the year, else
+  ``****``;
 * ``full`` is ``****``.
 
 Null stays null. Every rule is idempotent: masking a masked value gives the same value.
+
+Keys that stand for a personal key in shared data (``_record_key``) are keyed hashes, HMAC-SHA256
+with a secret (:func:`keyed_hash`, :func:`keyed_hash_column`): a plain SHA-256 of a citizen ID is
+reversed by hashing the ~40,000 IDs a known address code and birth-date range allow.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -42,7 +51,8 @@ COMPOUND_SURNAMES = frozenset(
     "第五 拓跋 谷梁 乐正 段干 司寇 巫马 公西 漆雕 壤驷 公良 夹谷 宰父 颛孙 亓官 仉督 子车 鲜于 闾丘".split()
 )
 FULL = "****"
-KINDS = ("cn_id", "mobile", "name", "address", "bank_account", "full")
+KINDS = ("cn_id", "mobile", "name", "address", "bank_account", "year", "full")
+_YEAR = r"[0-9]{4}"  # the first run of four digits: the year of 1990-05-17, 19900517 or 1990年5月17日
 
 # kind -> (characters kept at the head, at the tail, shortest value masked partially).
 _PARTIAL = {
@@ -149,6 +159,11 @@ def mask_address(value: str) -> str:
     return kept if kept == value else kept + FULL
 
 
+def mask_year(value: str) -> str:
+    found = re.search(_YEAR, value)
+    return found.group(0) if found else FULL
+
+
 def mask_full(value: str) -> str:
     return FULL
 
@@ -159,6 +174,7 @@ MASKERS = {
     "name": mask_name,
     "address": mask_address,
     "bank_account": mask_bank_account,
+    "year": mask_year,
     "full": mask_full,
 }
 
@@ -248,6 +264,8 @@ def mask_column(kind: str, col: Column) -> Column:
         head, tail, shortest = _PARTIAL[kind]
         kept = F.concat(F.substring(text, 1, head), stars(n - head - tail), F.substring(text, -tail, tail))
         masked = F.when(n < shortest, stars(n)).otherwise(kept)
+    elif kind == "year":
+        masked = F.when(text.rlike(_YEAR), F.regexp_extract(text, f"({_YEAR})", 1)).otherwise(F.lit(FULL))
     elif kind == "name":
         compound = (n > 2) & F.substring(text, 1, 2).isin(*sorted(COMPOUND_SURNAMES))
         keep = F.when(compound, F.lit(2)).otherwise(F.lit(1))
@@ -255,3 +273,34 @@ def mask_column(kind: str, col: Column) -> Column:
     else:  # address
         masked = F.regexp_replace(text, address_pattern(), "$1" + FULL)  # one regex pass per value
     return F.when(text.isNull(), F.lit(None).cast("string")).otherwise(masked)
+
+
+# ---- keyed hashes -----------------------------------------------------------------------------
+KEY_SEPARATOR = "\u001f"  # between the values of a compound key (a unit separator no value holds)
+_BLOCK = 64  # SHA-256's block size, in bytes (RFC 2104)
+
+
+def keyed_hash(values: list[str | None], secret: bytes) -> str:
+    """HMAC-SHA256 (hex) of the key's values joined by :data:`KEY_SEPARATOR`, nulls left out (as
+    Spark's ``concat_ws``): the same value :func:`keyed_hash_column` computes."""
+    message = KEY_SEPARATOR.join(v for v in values if v is not None).encode("utf-8")
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def key_id(secret: bytes) -> str:
+    """A fingerprint of the secret (not the secret): tables record it, so a changed secret is seen."""
+    return keyed_hash(["citylake record key"], secret)[:16]
+
+
+def keyed_hash_column(columns: list[Column], secret: bytes) -> Column:
+    """:func:`keyed_hash` as native Spark expressions: HMAC is two SHA-256 passes over the message
+    behind the key's inner and outer pads, which are constants here (RFC 2104), so no UDF."""
+    from pyspark.sql import functions as F
+
+    key = hashlib.sha256(secret).digest() if len(secret) > _BLOCK else secret
+    key = key.ljust(_BLOCK, b"\0")
+    inner_pad = bytearray(b ^ 0x36 for b in key)
+    outer_pad = bytearray(b ^ 0x5C for b in key)
+    message = F.encode(F.concat_ws(KEY_SEPARATOR, *[c.cast("string") for c in columns]), "UTF-8")
+    inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), message), 256))
+    return F.sha2(F.concat(F.lit(outer_pad), inner), 256)

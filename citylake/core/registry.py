@@ -33,7 +33,7 @@ FIELD_TYPES = tuple(GUIDELINE_TYPES)
 CHECKS = ("uscc", "cn_id", "org_code", "division_code", "mobile", "codelist")
 CHECK_ALIASES = {"phone": "mobile"}
 SENSITIVITIES = ("public", "internal", "personal", "restricted")
-MASKS = ("cn_id", "mobile", "name", "address", "bank_account", "full")
+MASKS = ("cn_id", "mobile", "name", "address", "bank_account", "year", "full")
 UPDATE_CYCLES = ("实时", "每日", "每周", "每月", "每季度", "每半年", "每年", "其他")
 SHARE_TYPES = ("无条件共享", "有条件共享", "不予共享")
 SHARE_METHOD_CATEGORIES = ("共享平台方式", "邮件方式", "介质方式")
@@ -94,7 +94,7 @@ class FieldSpec(_Strict):
         if self.type == "money" and self.unit not in MONEY_UNITS:
             raise ValueError(f"money field needs unit one of {sorted(MONEY_UNITS)}")
         if self.sensitivity == "personal" and self.effective_mask is None:
-            raise ValueError("personal field needs a 'mask' (cn_id, mobile, name, address, bank_account, full)")
+            raise ValueError("personal field needs a 'mask' (cn_id, mobile, name, address, bank_account, year, full)")
         return self
 
     @property
@@ -349,6 +349,13 @@ class Registration(_Strict):
             if ef.sensitivity in ("personal", "restricted"):
                 # curated shares it, unmasked, as _exported_at
                 raise ValueError(f"[export_time.field] {ef.name!r} is personal or restricted")
+        for f in self.fields:
+            revealed = self.reveals(f)
+            if revealed:
+                raise ValueError(
+                    f"[fields ({f.name})] {f.title} shown in full gives back the masked digits of {revealed} (a "
+                    f"citizen ID's 7th–14th digits are the birth date): make it 'sensitivity: personal' with "
+                    f"'mask: year'")
         if self.department in RESERVED_NAMESPACES:
             raise ValueError(f"[department] {self.department!r} is a namespace the lake uses itself")
         for f in self.fields:
@@ -365,6 +372,18 @@ class Registration(_Strict):
         return self
 
     # ---- derived ---------------------------------------------------------------------
+    def reveals(self, f: FieldSpec) -> str | None:
+        """The masked citizen-ID field whose hidden digits ``f``, shown as it is, would give back
+        (a birth date beside a masked ID), or None. Masked values must stay masked against a reader
+        who holds the rest of the row, so such a field is masked too (to its year)."""
+        if f.type not in ("date", "timestamp", "string") or f.sensitivity == "personal" and f.effective_mask in (
+                "year", "full"):
+            return None
+        if not ("birth" in f.name.lower() or "出生" in f.title):
+            return None
+        ids = [g.name for g in self.fields if g.effective_mask == "cn_id" and g.sensitivity == "personal"]
+        return ids[0] if ids else None
+
     @property
     def field_map(self) -> dict[str, FieldSpec]:
         return {f.name: f for f in self.fields}

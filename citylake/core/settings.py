@@ -42,6 +42,7 @@ ENV = {
     "spark_jars_dir": "CITYLAKE_SPARK_JARS",
     "snapshot_retention_days": "CITYLAKE_SNAPSHOT_RETENTION_DAYS",
     "lease_url": "CITYLAKE_LEASE_URL",
+    "record_key_secret": "CITYLAKE_RECORD_KEY_SECRET",
     "lease_ttl_seconds": "CITYLAKE_LEASE_TTL_SECONDS",
 }
 S3_ENV = {
@@ -114,6 +115,10 @@ class Settings:
     lease_url: str = ""
     # A lease not renewed for this long (its holder crashed) expires and the next run takes it over.
     lease_ttl_seconds: float = 600.0
+    # The secret of the keyed hashes that stand for personal keys in shared data (``_record_key``):
+    # an unkeyed digest of a citizen ID is reversed by trying the ~40,000 birth dates. Kept out of
+    # repr so it never lands in a log; see :meth:`record_secret`.
+    record_key_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -160,6 +165,27 @@ class Settings:
         """The URL of ``rel`` (a path inside the directory folder) where users open it."""
         base = self.directory_base_url or (self.directory_dir.as_uri() + "/")
         return (base if base.endswith("/") else base + "/") + rel
+
+    def record_secret(self) -> bytes:
+        """The keyed-hash secret: ``CITYLAKE_RECORD_KEY_SECRET``, or on a local lake a random one
+        made once in ``$CITYLAKE_HOME/secrets/record_key`` (owner-only). An S3 lake is shared by
+        many machines, which must agree on the secret: there it must be set, never made up."""
+        if self.record_key_secret:
+            return self.record_key_secret.encode("utf-8")
+        if not self.lake_uri.startswith("file:"):
+            raise ValueError(f"set {ENV['record_key_secret']}: every machine of a shared lake "
+                             f"({self.lake_uri}) must key its hashes with the same secret")
+        path = self.home / "secrets" / "record_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:  # O_EXCL: two first runs at once keep the one written first
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as out:
+                    out.write(os.urandom(32).hex())
+        return path.read_text().strip().encode("utf-8")
 
     def ensure_local_dirs(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)

@@ -298,7 +298,7 @@ LINEAGE_COMMENTS = {
     "_source_row": "源文件行号 (row in the file as sent)",
     "_received_at": "接收时间 (when the batch was received)",
     "_exported_at": "导出时间 (when the department exported it, as the drop states)",
-    "_record_key": "记录键 (hash of the key, for joining)",
+    "_record_key": "记录键 (keyed hash of the key, HMAC-SHA256, for joining)",
 }
 
 # Type changes Iceberg makes without rewriting data (its "type promotion" rules).

@@ -26,10 +26,11 @@ run ended is in the snapshot summary (``citylake.ended``), the pointer's ``last_
 and the pointer (``snapshot``).
 
 Curated data is for shared use: ``personal`` fields are masked (the rules of
-:mod:`citylake.core.masking`), ``restricted`` fields are left out, and ``_record_key`` (a SHA-256
-of the key) lets analysts join records without seeing personal keys. ``_batch_id``,
-``_source_row`` and ``_received_at`` say where each row came from, and ``_exported_at`` (when the
-registration names an export time) when its department exported it.
+:mod:`citylake.core.masking`), ``restricted`` fields are left out, and ``_record_key`` (a keyed
+hash of the key, HMAC-SHA256 with a secret) lets analysts join records without seeing personal keys
+or being able to recompute them. ``_batch_id``, ``_source_row`` and ``_received_at`` say where each
+row came from, and ``_exported_at`` (when the registration names an export time) when its
+department exported it.
 
 Incremental: curate reads only the promoted batches not yet merged, picks each key's winner among
 them, and ``MERGE INTO`` the curated Iceberg table (:mod:`citylake.core.tables`): a key is updated
@@ -56,7 +57,7 @@ from pyspark.sql import functions as F
 from citylake.core import tables, zones
 from citylake.core.lake import Lake, now_utc
 from citylake.core.ledger import BatchState, Ledger
-from citylake.core.masking import mask_column
+from citylake.core.masking import key_id, keyed_hash_column, mask_column
 from citylake.core.registry import Registration
 from citylake.core.settings import Settings
 from citylake.core.spark import use_catalog
@@ -125,9 +126,10 @@ def wins_sql(reg: Registration, new: str = "s", old: str = "t") -> str:
     return tie
 
 
-def record_key(columns: list[Column]) -> Column:
-    """``_record_key``: a SHA-256 of the key's values."""
-    return F.sha2(F.concat_ws("\u001f", *[c.cast("string") for c in columns]), 256)
+def record_key(columns: list[Column], settings: Settings) -> Column:
+    """``_record_key``: a keyed hash (HMAC-SHA256 with :meth:`Settings.record_secret`) of the key's
+    values. Analysts join on it; without the secret it cannot be recomputed from a guessed key."""
+    return keyed_hash_column(columns, settings.record_secret())
 
 
 def standardized_rows(spark: SparkSession, settings: Settings, reg: Registration) -> DataFrame:
@@ -145,7 +147,7 @@ def curated_rows(spark: SparkSession, settings: Settings, reg: Registration, bat
     latest = Window.partitionBy(*[F.col(k) for k in reg.key]).orderBy(*winner_order(reg))
     winners = std.withColumn("_rank", F.row_number().over(latest)).filter(F.col("_rank") == 1)
     return winners.select(
-        record_key([F.col(k) for k in reg.key]).alias("_record_key"),
+        record_key([F.col(k) for k in reg.key], settings).alias("_record_key"),
         *shared_columns(reg, std.columns),
         F.col("_batch_id"), F.col("_source_row"), F.col("_received_at"),
         *([F.col(EXPORTED_AT)] if reg.export_time else []),
@@ -203,7 +205,7 @@ def snapshot_keys(spark: SparkSession, settings: Settings, reg: Registration, st
     """``_record_key`` of every key ``batch`` holds: its accepted rows, and its quarantined rows
     whose key conform read (the department still has that record; only a value of it was bad)."""
     keys = std.filter(F.col("_batch_id") == batch.batch_id).select(
-        record_key([F.col(k) for k in reg.key]).alias("_record_key"))
+        record_key([F.col(k) for k in reg.key], settings).alias("_record_key"))
     if batch.rows_quarantined:
         lake = Lake.from_settings(settings)
         bad = spark.read.parquet(lake.spark_uri(zones.quarantine_dir(reg.resource, batch.batch_id)))
@@ -212,7 +214,8 @@ def snapshot_keys(spark: SparkSession, settings: Settings, reg: Registration, st
             known = F.lit(False)
             for c in cols:
                 known = known | F.col(c).isNotNull()
-            keys = keys.unionByName(bad.filter(known).select(record_key([F.col(c) for c in cols]).alias("_record_key")))
+            keys = keys.unionByName(
+                bad.filter(known).select(record_key([F.col(c) for c in cols], settings).alias("_record_key")))
     return keys.distinct()
 
 
@@ -229,8 +232,12 @@ def curate_resource(spark: SparkSession, settings: Settings, reg: Registration) 
     ledger = Ledger.read(lake, reg)
     now = ledger.curated or {}
     promotable = ledger.promotable()
-    rebuild = ledger.curate_rebuild()
-    pending = ledger.curate_pending()
+    # A table keyed under another secret (or by the unkeyed digest of earlier versions) is rebuilt:
+    # its _record_keys would never match the new ones, and every key would be stored twice.
+    kid = key_id(settings.record_secret())
+    rekey = bool(now.get("batches")) and now.get("record_key_id") != kid
+    rebuild = ledger.curate_rebuild() or rekey
+    pending = ledger.curate_pending() or (promotable if rekey else [])
     if not promotable and not now.get("batches"):
         return CurateResult(reg.resource, "empty", 0, now.get("version"), [])
     if not pending and not rebuild:
@@ -326,6 +333,7 @@ def curate_resource(spark: SparkSession, settings: Settings, reg: Registration) 
             "ended": ended,
         },
         "rule": _rule(reg),
+        "record_key_id": kid,  # the fingerprint of the secret _record_key is keyed with
     }
     # Written after the table commit. A run stopped in between merges the same batches again
     # next time, which changes nothing: a row never beats itself, and the snapshot then arriving

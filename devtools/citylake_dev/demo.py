@@ -224,7 +224,8 @@ def keep_note(settings: Settings, server) -> str:
     """How to reach the S3 lake left running (--keep-s3): the variables to export, commands, how to stop it."""
     env = " ".join(f"{k}={v}" for k, v in sorted(settings.as_env().items())
                    if k in ("CITYLAKE_HOME", "CITYLAKE_LAKE_URI", "CITYLAKE_CATALOG_URI", "CITYLAKE_S3_ENDPOINT",
-                            "CITYLAKE_S3_ACCESS_KEY", "CITYLAKE_S3_SECRET_KEY", "CITYLAKE_S3_REGION"))
+                            "CITYLAKE_S3_ACCESS_KEY", "CITYLAKE_S3_SECRET_KEY", "CITYLAKE_S3_REGION",
+                            "CITYLAKE_RECORD_KEY_SECRET"))
     return "\n".join([
         f"s3: the S3 server keeps running (pid {server.process.pid}, {server.endpoint}). In a shell:",
         f"  export {env}",

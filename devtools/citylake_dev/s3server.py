@@ -111,6 +111,8 @@ class SeaweedServer:
     log_path: Path
     ports: dict[str, int] = field(default_factory=dict)
     region: str = "us-east-1"
+    # The keyed-hash secret of a lake on this server (a shared lake has no made-up default).
+    record_key_secret: str = field(default_factory=lambda: os.urandom(16).hex(), repr=False)
 
     # ---- lifecycle -----------------------------------------------------------------------------
     @classmethod
@@ -254,6 +256,7 @@ class SeaweedServer:
             "spark_master": "local[2]",
             "resources_dir": REPO_ROOT / "registrations",
             "s3": self.s3_options(identity),
+            "record_key_secret": os.environ.get("CITYLAKE_RECORD_KEY_SECRET") or self.record_key_secret,
         }
         values.update(overrides)
         s = Settings.from_env(**values)

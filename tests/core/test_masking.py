@@ -68,7 +68,8 @@ ADDRESSES = [
     "新疆维吾尔自治区克孜勒苏柯尔克孜自治州阿图什市光明路",
     "秦皇岛市经济技术开发区龙海道",
 ]
-VALUES = CN_IDS + MOBILES + NAMES + ADDRESSES + [None]
+DATES = ["1990-05-17", "19900517", "1990年5月17日", " 1990/5/17 ", "5/17/90", "１９９０-05-17", "1990"]
+VALUES = CN_IDS + MOBILES + NAMES + ADDRESSES + DATES + [None]
 
 
 @cache
@@ -197,3 +198,30 @@ def test_unknown_kind_and_lazy_pyspark():
         mask_text("email", "x")
     code = "import sys, citylake.core.masking; assert 'pyspark' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_date_masked_to_its_year():
+    assert [mask_text("year", v) for v in DATES] == ["1990", "1990", "1990", "1990", "****", "****", "1990"]
+    assert mask_text("year", None) is None
+
+
+@pytest.mark.spark
+def test_the_keyed_hash_is_hmac_and_not_a_plain_digest(spark):
+    import hashlib
+    import hmac
+
+    from pyspark.sql import functions as F
+
+    from citylake.core.masking import key_id, keyed_hash, keyed_hash_column
+
+    rows = [("11010519491231002X", None), ("110105194912310021", "b"), ("", "c")]
+    df = spark.createDataFrame(rows, "a string, b string")
+    for secret in (b"short secret", bytes(range(100))):  # a key longer than SHA-256's block is hashed first
+        got = [r.k for r in df.select(keyed_hash_column([F.col("a"), F.col("b")], secret).alias("k")).collect()]
+        want = [hmac.new(secret, "\u001f".join(v for v in r if v is not None).encode(), hashlib.sha256).hexdigest()
+                for r in rows]
+        assert got == want == [keyed_hash(list(r), secret) for r in rows]
+    plain = hashlib.sha256(b"11010519491231002X").hexdigest()
+    assert keyed_hash(["11010519491231002X"], b"s") != plain, "a guessed ID cannot be hashed to the key"
+    assert keyed_hash(["x"], b"one") != keyed_hash(["x"], b"two")
+    assert key_id(b"one") != key_id(b"two") and len(key_id(b"one")) == 16

@@ -166,3 +166,19 @@ def test_broken_snapshot_or_export_time_names_the_field(tmp_path, mutate, where,
     with pytest.raises(RegistrationError) as info:
         load_registration(path)
     assert where in str(info.value) and words in str(info.value), str(info.value)
+
+
+def test_a_birth_date_beside_a_masked_citizen_id_must_be_masked_too(tmp_path):
+    """A masked ID keeps its first 6 and last 4 digits; the 8 it hides are the birth date."""
+    src = REPO_ROOT / "registrations" / "gaj" / "resident_population.yaml"
+    doc = yaml.safe_load(src.read_text(encoding="utf-8"))
+    [birth] = [f for f in doc["fields"] if f["name"] == "birth_date"]
+    assert (birth["sensitivity"], birth["mask"]) == ("personal", "year"), "the shipped registration masks it"
+    birth.update(sensitivity="internal")
+    birth.pop("mask")
+    (tmp_path / "gaj").mkdir()
+    (tmp_path / "gaj" / "resident_population.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True),
+                                                                encoding="utf-8")
+    with pytest.raises(RegistrationError, match=r"出生日期 shown in full gives back the masked digits of cn_id.*"
+                                                 r"mask: year"):
+        load_registrations(tmp_path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import re
 
+import pytest
+
 from citylake.core.settings import REPO_ROOT, Settings
 
 PRODUCT = [REPO_ROOT / "citylake", REPO_ROOT / "dags"]
@@ -45,3 +47,23 @@ def test_every_setting_round_trips_through_the_environment(tmp_path, monkeypatch
         monkeypatch.setenv(key, value)
     again = Settings.from_env()
     assert again == s
+
+
+def test_the_record_key_secret(tmp_path, monkeypatch):
+    import os
+    import stat
+    from dataclasses import replace
+
+    monkeypatch.delenv("CITYLAKE_RECORD_KEY_SECRET", raising=False)
+    local = Settings.from_env(home=tmp_path)
+    secret = local.record_secret()
+    path = tmp_path / "secrets" / "record_key"
+    assert len(secret) == 64 and path.read_bytes().strip() == secret
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, "only its owner reads it"
+    assert Settings.from_env(home=tmp_path).record_secret() == secret, "made once, then kept"
+    assert "hunter2" not in repr(replace(local, record_key_secret="hunter2")), "never in a log"
+    monkeypatch.setenv("CITYLAKE_RECORD_KEY_SECRET", "from-the-environment")
+    assert Settings.from_env(home=tmp_path).record_secret() == b"from-the-environment"
+    shared = replace(Settings.from_env(home=tmp_path), lake_uri="s3://lake", record_key_secret="")
+    with pytest.raises(ValueError, match="set CITYLAKE_RECORD_KEY_SECRET: every machine of a shared lake"):
+        shared.record_secret()

@@ -5,13 +5,16 @@ time and full snapshots (keys a newer snapshot lacks are ended; an old one sent 
 nothing it should not)."""
 
 import datetime as dt
+import hashlib
+from dataclasses import replace
 
 import pytest
 from pyspark.sql import functions as F
 
 from citylake.core import tables, zones
-from citylake.core.identifiers import uscc_check_char
+from citylake.core.identifiers import cn_id_check_char, uscc_check_char
 from citylake.core.lake import Lake, now_utc
+from citylake.core.masking import keyed_hash
 from citylake.core.ledger import QUALITY_OF, Ledger
 from citylake.core.registry import Registration, load_registrations
 from citylake.stages import ingest
@@ -24,7 +27,7 @@ SCHEMA = (
 )
 
 
-def put_batch(spark, settings, reg, batch_id, received, rows, passed=True, name=None, quarantined=()):
+def put_batch(spark, settings, reg, batch_id, received, rows, passed=True, name=None, quarantined=(), births=None):
     """A conformed and checked batch, written as conform and check leave it: rows in the standardized
     table (conform's own writer, with conform's ``_exported_at`` from ``name``, the file's name), the
     commit markers, the quality marker; ``quarantined``: the keys of its quarantined rows."""
@@ -36,7 +39,8 @@ def put_batch(spark, settings, reg, batch_id, received, rows, passed=True, name=
     lake.write_json(zones.manifest_path(raw), manifest)
     at = dt.datetime.fromisoformat(received)
     data = [
-        (r[0], r[1], "1", dt.date(1949, 12, 31), "110105", r[2], "郑州市金水区某路1号", batch_id, i + 2, at)
+        (r[0], r[1], "1", births[i] if births else dt.date(1949, 12, 31), "110105", r[2], "郑州市金水区某路1号",
+         batch_id, i + 2, at)
         for i, r in enumerate(rows)
     ]
     good = spark.createDataFrame(data, SCHEMA).select("*", *exported_at(reg, settings, manifest))
@@ -80,6 +84,9 @@ def test_latest_batch_wins_and_personal_fields_are_masked(spark, settings, popul
     assert zhang["cn_id"] == "110105********002X" and zhang["mobile"] == "139****1111"
     assert zhang["address"] == "郑州市金水区****"
     assert len(zhang["_record_key"]) == 64 and zhang["_batch_id"] == "b2" and zhang["_source_row"] == 2
+    assert zhang["birth_date"] == "1949", "beside a masked ID the birth date shows its year only"
+    assert zhang["_record_key"] == keyed_hash(["11010519491231002X"], settings.record_secret())
+    assert zhang["_record_key"] != hashlib.sha256(b"11010519491231002X").hexdigest(), "not a plain digest"
     pointer = Lake.from_settings(settings).read_json(zones.curated_pointer(population.resource))
     assert pointer["table"] == "gaj.resident_population" and pointer["rows"] == 2
     assert {c["name"] for c in pointer["columns"]} >= {"cn_id", "_record_key", "_batch_id"}
@@ -368,3 +375,56 @@ def test_export_time_from_a_field_through_conform(spark, settings):
     rows = by_uscc(spark, settings, reg)
     assert rows[X]["enterprise_name"] == "郑州甲公司" and rows[X]["at"] == "2026-11-02 00:00"
     assert rows[Y]["_exported_at"] is None, "a row without the field has no export time"
+
+
+# ---- privacy: what a reader holding the whole curated row can work out ---------------------------
+def _completions(masked_id: str, row: dict) -> list[str]:
+    """Every citizen ID the masked one could be, given what the other columns of its row show: the
+    kept head and tail, any birth date or year the row gives, and the check character."""
+    head, tail = masked_id[:6], masked_id[-4:]
+    shown = str(row.get("birth_date") or "")
+    years = [int(shown[:4])] if shown[:4].isdigit() else range(1900, 2027)
+    out = []
+    for year in years:
+        day = dt.date(year, 1, 1)
+        while day.year == year:
+            digits = day.strftime("%Y%m%d")
+            if len(shown) < 10 or shown == day.isoformat():  # a full date shown pins the day
+                first17 = head + digits + tail[:3]
+                if cn_id_check_char(first17) == tail[3]:
+                    out.append(first17 + tail[3])
+            day += dt.timedelta(days=1)
+    return out
+
+
+def test_no_curated_row_gives_its_masked_id_back(spark, settings, population):
+    first17 = ["11010519491231002", "36042619910101007", "41010219800307001", "44030420000229001"]
+    ids = [f + cn_id_check_char(f) for f in first17]
+    put_batch(spark, settings, population, "b1", "2026-11-01T00:00:00+00:00", [(i, "张三", None) for i in ids],
+              births=[dt.date(int(i[6:10]), int(i[10:12]), int(i[12:14])) for i in ids])
+    curate_resource(spark, settings, population)
+    rows = [r.asDict() for r in spark.table(tables.curated_table(population).spark(settings)).collect()]
+    assert sorted(r["birth_date"] for r in rows) == ["1949", "1980", "1991", "2000"]
+    for row in rows:
+        candidates = _completions(row["cn_id"], row)
+        assert len(candidates) >= 10, (row["cn_id"], row["birth_date"], len(candidates))
+        text = " ".join(str(v) for k, v in row.items() if k != "cn_id")
+        assert not any(c in text for c in candidates), "no column shows a whole ID"
+    # the check itself: had the full date stayed, the ID would come back whole
+    full = {**rows[0], "birth_date": "1949-12-31"}
+    assert _completions("110105********002X", full) == ["11010519491231002X"]
+
+
+def test_a_new_secret_rekeys_the_table(spark, settings, population):
+    put_batch(spark, settings, population, "b1", "2026-11-01T00:00:00+00:00",
+              [("11010519491231002X", "张三", None), ("360426199101010071", "李四", None)])
+    first = curate_resource(spark, settings, population)
+    keys = {r["_record_key"] for r in spark.table(tables.curated_table(population).spark(settings)).collect()}
+    assert curate_resource(spark, settings, population).status == "unchanged"
+    rotated = replace(settings, record_key_secret="a rotated secret")
+    again = curate_resource(spark, rotated, population)
+    assert (first.status, again.status, again.rows) == ("merged", "rebuilt", 2), "rebuilt, not stored twice"
+    rekeyed = {r["_record_key"] for r in spark.table(tables.curated_table(population).spark(settings)).collect()}
+    assert rekeyed == {keyed_hash([i], b"a rotated secret") for i in ("11010519491231002X", "360426199101010071")}
+    assert not rekeyed & keys
+    assert curate_resource(spark, rotated, population).status == "unchanged"
