@@ -376,8 +376,8 @@ class Registration(_Strict):
         """The masked citizen-ID field whose hidden digits ``f``, shown as it is, would give back
         (a birth date beside a masked ID), or None. Masked values must stay masked against a reader
         who holds the rest of the row, so such a field is masked too (to its year)."""
-        if f.type not in ("date", "timestamp", "string") or f.sensitivity == "personal" and f.effective_mask in (
-                "year", "full"):
+        masked = f.sensitivity == "personal" and f.effective_mask in ("year", "full")
+        if masked or f.type not in ("date", "timestamp", "string"):
             return None
         if not ("birth" in f.name.lower() or "出生" in f.title):
             return None

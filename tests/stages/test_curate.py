@@ -14,8 +14,8 @@ from pyspark.sql import functions as F
 from citylake.core import tables, zones
 from citylake.core.identifiers import cn_id_check_char, uscc_check_char
 from citylake.core.lake import Lake, now_utc
-from citylake.core.masking import keyed_hash
 from citylake.core.ledger import QUALITY_OF, Ledger
+from citylake.core.masking import keyed_hash
 from citylake.core.registry import Registration, load_registrations
 from citylake.stages import ingest
 from citylake.stages.conform import conform_batches, exported_at, quarantined_key, write_standardized
