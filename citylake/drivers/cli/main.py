@@ -31,6 +31,11 @@ SUBCOMMANDS = {
                  "department's liaison"),
     "history": ("citylake.drivers.cli.history", "a resource's table snapshots: when, which batches, rows added "
                 "and deleted, and how to read the table as of one"),
+    "query": ("citylake.drivers.cli.query", "SQL over the curated and reference tables by name (DuckDB, or Spark "
+              "with --engine spark): a table on the terminal, or csv, json, parquet, xlsx"),
+    "tables": ("citylake.drivers.cli.tables", "every queryable table: directory code, name, provider, rows, last "
+               "update, freshness, quality"),
+    "describe": ("citylake.drivers.cli.describe", "a table's columns: titles, types, sensitivity and masking"),
 }
 PLUGIN_GROUP = "citylake.commands"
 
