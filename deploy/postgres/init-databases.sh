@@ -6,6 +6,7 @@
 set -euo pipefail
 : "${AIRFLOW_DB_PASSWORD:?set AIRFLOW_DB_PASSWORD in .env}"
 : "${CITYLAKE_DB_PASSWORD:?set CITYLAKE_DB_PASSWORD in .env}"
+: "${MARQUEZ_DB_PASSWORD:?set MARQUEZ_DB_PASSWORD in .env}"
 
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
      -v airflow_pw="$AIRFLOW_DB_PASSWORD" -v citylake_pw="$CITYLAKE_DB_PASSWORD" <<'SQL'
@@ -15,4 +16,11 @@ CREATE ROLE citylake LOGIN PASSWORD :'citylake_pw';
 CREATE DATABASE citylake_directory OWNER citylake ENCODING 'UTF8' TEMPLATE template0;
 -- the Iceberg catalog (CITYLAKE_CATALOG_URI): Iceberg's JDBC catalog creates its tables on first use
 CREATE DATABASE citylake_catalog OWNER citylake ENCODING 'UTF8' TEMPLATE template0;
+SQL
+
+# Marquez (service marquez), the OpenLineage backend: its own role and database.
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
+     -v marquez_pw="$MARQUEZ_DB_PASSWORD" <<'SQL'
+CREATE ROLE marquez LOGIN PASSWORD :'marquez_pw';
+CREATE DATABASE marquez OWNER marquez ENCODING 'UTF8' TEMPLATE template0;
 SQL

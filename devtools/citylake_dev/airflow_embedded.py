@@ -12,6 +12,10 @@
   the metadata database. ``run_dag`` returns ``"success"`` or ``"failed"``.
 * :func:`run_all` — every department DAG, then the freshness report, then the directory
   publication (what the curated-asset events trigger in production). Truthy when all succeeded.
+* OpenLineage: every task's START/COMPLETE/FAIL event, with the datasets it reads and writes
+  (:mod:`citylake.stages.lineage`), is appended to :func:`openlineage_events_path`
+  (``$CITYLAKE_HOME/openlineage/events.jsonl``, one JSON event a line; :func:`read_lineage_events`).
+  With ``OPENLINEAGE_URL`` set (say ``http://127.0.0.1:5000`` for a Marquez), events go there instead.
 
 The demo's department database for the SQL-source registration is seeded by
 :mod:`citylake_dev.demo_source`.
@@ -80,7 +84,11 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        # Lineage events under one job namespace, in a file unless OPENLINEAGE_URL names a backend.
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": env.get("OPENLINEAGE_NAMESPACE", "citylake"),
     })
+    if not env.get("OPENLINEAGE_URL"):
+        env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = openlineage_transport(settings)
     # spark-submit: the pip-installed pyspark ships it; the job's Python is this interpreter.
     path = [str(Path(sys.executable).parent)]
     pyspark_bin = _pyspark_bin()
@@ -91,6 +99,30 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def openlineage_events_path(settings: Settings) -> Path:
+    """The OpenLineage file transport's JSON-lines file of the embedded Airflow."""
+    return settings.home / "openlineage" / "events.jsonl"
+
+
+def openlineage_transport(settings: Settings) -> str:
+    """``[openlineage] transport``: append every event to :func:`openlineage_events_path`."""
+    import json
+
+    path = openlineage_events_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return json.dumps({"type": "file", "log_file_path": str(path), "append": True})
+
+
+def read_lineage_events(settings: Settings) -> list[dict]:
+    """The OpenLineage events written so far, oldest first."""
+    import json
+
+    path = openlineage_events_path(settings)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _airflow_cmd(*args: str) -> list[str]:

@@ -282,7 +282,7 @@ def test_init_steps_are_mounted(compose_static):
 def test_postgres_health_check_opens_every_database_the_init_script_creates(compose_static):
     sql = (REPO_ROOT / "deploy" / "postgres" / "init-databases.sh").read_text()
     created = dict(re.findall(r"CREATE DATABASE (\w+) OWNER (\w+)", sql))
-    assert set(created) == {"airflow", "citylake_directory", "citylake_catalog"}
+    assert set(created) == {"airflow", "citylake_directory", "citylake_catalog", "marquez"}
     check = " ".join(compose_static["services"]["postgres"]["healthcheck"]["test"])
     opened = {db: user for user, db in re.findall(r"-U (\w+) -d (\w+)", check)}
     assert opened == created, "the postgres health check should log into each database as its owner"

@@ -42,6 +42,7 @@ from citylake.drivers.airflow import (
     PUBLICATION_DAG_ID,
     department_dag_id,
 )
+from citylake.drivers.airflow.lineage import publication_task_lineage, task_lineage
 from citylake.drivers.airflow.operators import FAILURE_XCOM_KEY, StageSparkSubmitOperator
 from citylake.drivers.airflow.schedules import FRESHNESS_SCHEDULE, TIMEZONE, department_schedule, most_frequent_cycle
 from citylake.drivers.airflow.tasks import MAINTAIN, StageError, StageFailure
@@ -130,7 +131,7 @@ def _resource_group(reg: Registration, watcher_upstream: list) -> TaskGroup:
 
 
 def _extract_task(reg: Registration):
-    @task(task_id="extract", doc_md=f"Rows of `{reg.source.table or 'query'}` past the watermark "
+    @task(task_id="extract", **task_lineage("extract", reg), doc_md=f"Rows of `{reg.source.table or 'query'}` past the watermark "
           f"`{reg.source.watermark}` (connection `{reg.source.conn_id}`) → one raw batch (the watermark moves after it). "
           f"Code: {_code(code_path('extract'))}.")
     def extract(department: str = reg.department, resource: str = reg.resource):
@@ -148,7 +149,7 @@ def _extract_task(reg: Registration):
 
 
 def _detect_task(reg: Registration):
-    @task(task_id="detect", doc_md=f"New files in `landing/{reg.department}/{reg.resource}/` (pattern "
+    @task(task_id="detect", **task_lineage("detect", reg), doc_md=f"New files in `landing/{reg.department}/{reg.resource}/` (pattern "
           f"`{reg.source.pattern}`), and batches waiting at any step. Skipped when nothing waits. "
           f"Code: {_code('citylake/drivers/airflow/tasks.py')} (`work_summary`).")
     def detect(department: str = reg.department, resource: str = reg.resource):
@@ -164,7 +165,7 @@ def _detect_task(reg: Registration):
 
 
 def _ingest_task(reg: Registration):
-    @task(task_id="ingest", trigger_rule=TriggerRule.ALL_DONE,
+    @task(task_id="ingest", trigger_rule=TriggerRule.ALL_DONE, **task_lineage("ingest", reg),
           doc_md=f"Checksum, copy to raw with a manifest, refuse what cannot be a batch; a file whose bytes "
           f"were already ingested is reported, not ingested again (unless its batch was refused, failed or blocked: then "
           f"it is reprocessed). Code: {_code(code_path('ingest'))}.")
@@ -181,7 +182,7 @@ def _ingest_task(reg: Registration):
 
 
 def _receipt_task(reg: Registration, order: tuple[str, ...]):
-    @task(task_id="receipt", trigger_rule=TriggerRule.ALL_DONE, retries=1,
+    @task(task_id="receipt", trigger_rule=TriggerRule.ALL_DONE, retries=1, **task_lineage("receipt", reg),
           doc_md=f"The liaison's receipts under `receipts/{reg.department}/{reg.resource}/`, also when a step "
           f"failed (then the receipt names the step, batch and reason). Code: {_code(code_path('receipt'))}.")
     def receipt(department: str = reg.department, resource: str = reg.resource):
@@ -294,7 +295,9 @@ def curated_assets(settings: Settings | None = None) -> list[Asset]:
 
 
 def build_publication_dag(settings: Settings | None = None) -> DAG:
+    settings = settings or Settings.from_env()
     assets = curated_assets(settings)
+    regs = [r for rs in registrations_by_department(settings.resources_dir).values() for r in rs]
     with DAG(
         dag_id=PUBLICATION_DAG_ID,
         description="Publish the government data-resource directory (政务数据资源目录)",
@@ -319,7 +322,8 @@ def build_publication_dag(settings: Settings | None = None) -> DAG:
         ),
     ) as dag:
 
-        @task(task_id="publish", doc_md=f"Code: {_code('citylake/stages/publish/publish.py')} `publish()`.")
+        @task(task_id="publish", **publication_task_lineage(regs, settings),
+              doc_md=f"Code: {_code('citylake/stages/publish/publish.py')} `publish()`.")
         def publish():
             from citylake.stages.publish.publish import publish as publish_directory
 
@@ -339,6 +343,8 @@ def build_publication_dag(settings: Settings | None = None) -> DAG:
 
 # ---- freshness ----------------------------------------------------------------------------------------
 def build_freshness_dag() -> DAG:
+    settings = Settings.from_env()
+    regs = [r for rs in registrations_by_department(settings.resources_dir).values() for r in rs]
     with DAG(
         dag_id=FRESHNESS_DAG_ID,
         description="Daily freshness report: resources not updated within their 更新周期",
@@ -365,7 +371,7 @@ def build_freshness_dag() -> DAG:
         ),
     ) as dag:
 
-        @task(task_id="report", doc_md=f"Code: {_code('citylake/stages/freshness.py')}.")
+        @task(task_id="report", **publication_task_lineage(regs, settings), doc_md=f"Code: {_code('citylake/stages/freshness.py')}.")
         def report():
             from citylake.stages.freshness import write_freshness_report
 

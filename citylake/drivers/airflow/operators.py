@@ -13,7 +13,8 @@ every pending batch. Around the plain submit it adds what the DAGs need:
 * ``spark-submit`` is found even when only the pip-installed pyspark provides it;
 * the job is told the connection's master (``CITYLAKE_SPARK_MASTER``), so the
   session it builds runs where the connection says;
-* the jars of deploy/spark/pom.xml (:attr:`Settings.spark_jars_dir`) are passed with ``--jars``.
+* the jars of deploy/spark/pom.xml (:attr:`Settings.spark_jars_dir`) are passed with ``--jars``;
+* OpenLineage: the datasets the step reads and writes (:mod:`citylake.drivers.airflow.lineage`).
 """
 
 from __future__ import annotations
@@ -100,6 +101,14 @@ class StageSparkSubmitOperator(SparkSubmitOperator):
             failure = StageFailure(self.stage, self.resource, batches, spark_failure_reason(str(exc)))
             context["ti"].xcom_push(key=FAILURE_XCOM_KEY, value=failure.as_dict())
             raise AirflowException(failure.message) from exc
+
+    def get_openlineage_facets_on_start(self):
+        """What this step reads and writes (:mod:`citylake.stages.lineage`), for the OpenLineage
+        provider; used for its COMPLETE and FAIL events too."""
+        from citylake.drivers.airflow.lineage import operator_lineage
+
+        settings = Settings.from_env()
+        return operator_lineage(self.stage, load_reg(settings, self.department, self.resource), settings)
 
     def _prepare_environment(self) -> None:
         if self._spark_binary is None:

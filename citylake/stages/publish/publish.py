@@ -33,6 +33,7 @@ from citylake.core.lake import Lake
 from citylake.core.registry import Registration, load_registrations
 from citylake.core.settings import Settings
 from citylake.stages import drop_template
+from citylake.stages.lineage import page_lineage
 from citylake.stages.publish import exports, migrations
 from citylake.stages.publish.codes import assign_codes
 from citylake.stages.publish.entries import build_snapshot, content_hash, element_changes
@@ -309,7 +310,7 @@ def publish(settings: Settings, registrations: list[Registration] | None = None,
             entry_list = sorted(snapshots.values(), key=lambda s: s["code"])
             outputs = write_outputs(settings, entry_list, pub_meta,
                                     {r: f.to_dict() for r, f in facts.items()}, samples, base_url,
-                                    templates=templates, quality=quality)
+                                    templates=templates, quality=quality, lineage=page_lineage(settings, regs))
             pub.outputs = outputs
     finally:
         engine.dispose()
@@ -332,9 +333,10 @@ def _base_url(settings: Settings, base_url: str | None) -> str:
 def render_outputs(entries: list[dict], publication: dict, facts: dict[str, dict],
                    samples: dict[str, tuple[list, list]], base: str,
                    templates: dict[str, dict[str, bytes]] | None = None,
-                   quality: dict[str, dict] | None = None) -> dict[str, bytes]:
+                   quality: dict[str, dict] | None = None, lineage: dict[str, dict] | None = None) -> dict[str, bytes]:
     """Every output file of a publication: relative path -> bytes (``templates``: see
-    :func:`drop_templates`; ``quality``: resource -> its quality history)."""
+    :func:`drop_templates`; ``quality``: resource -> its quality history; ``lineage``:
+    :func:`citylake.stages.lineage.page_lineage`)."""
     files = {
         OUTPUT_FILES["xlsx"]: exports.xlsx_bytes(entries, publication),
         OUTPUT_FILES["json"]: exports.json_bytes(entries, publication, facts),
@@ -342,7 +344,7 @@ def render_outputs(entries: list[dict], publication: dict, facts: dict[str, dict
         OUTPUT_FILES["dcat"]: exports.dcat_bytes(entries, publication, base,
                                                  lambda resource: f"{base}site/open/r/{resource}.html"),
     }
-    for rel, data in render_site(entries, facts, samples, publication, templates, quality).items():
+    for rel, data in render_site(entries, facts, samples, publication, templates, quality, lineage).items():
         files[f"site/{rel}"] = data
     return files
 
@@ -360,9 +362,9 @@ def output_sinks(settings: Settings) -> list[tuple[Lake, str, str]]:
 def write_outputs(settings: Settings, entries: list[dict], publication: dict, facts: dict[str, dict],
                   samples: dict[str, tuple[list, list]], base_url: str | None = None, *,
                   templates: dict[str, dict[str, bytes]] | None = None,
-                  quality: dict[str, dict] | None = None) -> dict[str, str]:
+                  quality: dict[str, dict] | None = None, lineage: dict[str, dict] | None = None) -> dict[str, str]:
     files = render_outputs(entries, publication, facts, samples, _base_url(settings, base_url), templates,
-                           quality)
+                           quality, lineage)
     outputs: dict[str, str] = {}
     for lake, prefix, label in output_sinks(settings):
         for rel, data in files.items():

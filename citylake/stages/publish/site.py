@@ -163,19 +163,21 @@ def public_view(entry: dict, facts: dict, sample: tuple[list, list]) -> tuple[di
 
 def render_site(entries: list[dict], facts: dict[str, dict], samples: dict[str, tuple[list, list]],
                 publication: dict, templates: dict[str, dict[str, bytes]] | None = None,
-                quality: dict[str, dict] | None = None) -> dict[str, bytes]:
+                quality: dict[str, dict] | None = None, lineage: dict[str, dict] | None = None) -> dict[str, bytes]:
     """Return relative path -> bytes for every page: the internal directory (``index.html``,
     ``r/<resource>.html``, and ``q/<resource>.html``, the quality page of each resource in
     ``quality``, from :func:`citylake.stages.publish.quality.quality_history`) and the open
     directory (``open/index.html``, ``open/r/<resource>.html``) of the open resources only, with
     public information items only. ``templates`` (resource -> {file name: bytes}) go to
-    ``templates/<file name>``, linked from the internal resource pages."""
+    ``templates/<file name>``, linked from the internal resource pages. ``lineage`` (entry -> its
+    :func:`citylake.stages.lineage.page_lineage` view) is each internal page's "来源与去向"; the open
+    directory does not show it (it names the lake's internal zones)."""
     no_facts = {"freshness": "no_data", "freshness_label": FRESHNESS_LABELS["no_data"]}
     listed = {e["resource"] for e in entries}
     templates = {r: t for r, t in (templates or {}).items() if r in listed}
     quality = {r: q for r, q in (quality or {}).items() if r in listed}
     out = _render(entries, {e["resource"]: facts.get(e["resource"], no_facts) for e in entries}, samples,
-                  publication, public=False, templates=templates, quality=quality)
+                  publication, public=False, templates=templates, quality=quality, lineage=lineage)
     for files in templates.values():
         for name, data in files.items():
             out[f"templates/{name}"] = data
@@ -194,7 +196,7 @@ def render_site(entries: list[dict], facts: dict[str, dict], samples: dict[str, 
 
 def _render(entries: list[dict], facts: dict[str, dict], samples: dict[str, tuple[list, list]],
             publication: dict, public: bool, templates: dict[str, dict[str, bytes]] | None = None,
-            quality: dict[str, dict] | None = None) -> dict[str, bytes]:
+            quality: dict[str, dict] | None = None, lineage: dict[str, dict] | None = None) -> dict[str, bytes]:
     env = _env()
     css = (TEMPLATES / "style.css").read_text(encoding="utf-8")
     js = (TEMPLATES / "search.js").read_text(encoding="utf-8")
@@ -277,6 +279,7 @@ def _render(entries: list[dict], facts: dict[str, dict], samples: dict[str, tupl
             site_title=site_title,
             index_href="../index.html",
             quality_href=None if public or d["resource"] not in (quality or {}) else f"../q/{d['resource']}.html",
+            lineage=_linked(lineage.get(d["resource"]), {e["resource"] for e in ordered}) if lineage else None,
             drop_templates=[] if public else [
                 {"label": name.rsplit(".", 1)[-1].upper(), "href": f"../templates/{name}"}
                 for name in (templates or {}).get(d["resource"], {})
@@ -287,6 +290,18 @@ def _render(entries: list[dict], facts: dict[str, dict], samples: dict[str, tupl
             out[f"q/{d['resource']}.html"] = _quality_page(env, css, pub, d, quality[d["resource"]], titles,
                                                           site_title)
     return out
+
+
+def _linked(view: dict | None, listed: set[str]) -> dict | None:
+    """A lineage view whose datasets of other listed entries link their pages."""
+    if not view:
+        return None
+
+    def link(d: dict) -> dict:
+        return dict(d, href=f"{d['owner']}.html" if d["other"] and d["owner"] in listed else None)
+
+    return {part: [dict(j, inputs=[link(d) for d in j["inputs"]], outputs=[link(d) for d in j["outputs"]])
+                   for j in jobs] for part, jobs in view.items()}
 
 
 def _quality_page(env: Environment, css: str, pub: dict, e: dict, history: dict, titles: dict[str, str],
