@@ -4,6 +4,10 @@ Identities
 ----------
 * **pipeline** — the services (Airflow tasks, Spark jobs, the catalogue publisher): full access to
   the lake bucket, nothing else.
+* **analyst** (分析人员, and the BI endpoint ``citylake sql-server`` that runs as it): may list and read
+  only the curated and base-library tables' files (``warehouse/<dept>/``, ``warehouse/base/``) — never
+  raw, standardized (``warehouse/standardized/``), quarantine, quality, landing or receipts, and never
+  write. Curated tables hold personal fields masked, so this identity never meets an unmasked one.
 * **liaison-<dept>** (部门联络员), one per department that has registrations under
   ``registrations/<dept>/``: may list, read and write (create, overwrite, delete their own drops)
   only under ``landing/<dept>/``, and list and read only under ``receipts/<dept>/``. Nothing else —
@@ -30,9 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citylake.core.settings import REPO_ROOT
+from citylake.core.zones import WAREHOUSE_DIR
 
 DEFAULT_BUCKET = "lake"
 PIPELINE = "pipeline"
+ANALYST = "analyst"
+# The namespace of the base libraries' tables (法人单位, 人口): readable like the curated ones.
+BASE_NAMESPACE = "base"
 LIAISON_PREFIX = "liaison-"
 DEPT_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 
@@ -57,7 +65,9 @@ class Grant:
 def departments(resources_dir: Path | str | None = None) -> list[str]:
     """Departments that have at least one registration (``registrations/<dept>/*.yaml``)."""
     base = Path(resources_dir) if resources_dir else REPO_ROOT / "registrations"
-    depts = sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.glob("*.yaml")))
+    # registrations/base/ holds the base libraries, which the centre builds: no department, no liaison
+    depts = sorted(p.name for p in base.iterdir()
+                   if p.is_dir() and p.name != BASE_NAMESPACE and any(p.glob("*.yaml")))
     for dept in depts:
         _check_dept(dept)
     return depts
@@ -85,10 +95,22 @@ def pipeline_grants() -> list[Grant]:
     return [Grant("", list=True, read=True, write=True)]
 
 
+def analyst_grants(depts: Iterable[str] | None = None) -> list[Grant]:
+    """Read-only on the table folders analysts may query: each department's curated namespace and
+    the base libraries'. The standardized namespace is left out: it holds personal fields unmasked."""
+    depts = departments() if depts is None else list(depts)
+    for dept in depts:
+        _check_dept(dept)
+    namespaces = sorted({*depts, BASE_NAMESPACE})
+    return [Grant(f"{WAREHOUSE_DIR}/{ns}/", list=True, read=True) for ns in namespaces]
+
+
 def grants(identity: str) -> list[Grant]:
-    """The grants of ``pipeline`` or ``liaison-<dept>``."""
+    """The grants of ``pipeline``, ``analyst`` or ``liaison-<dept>``."""
     if identity == PIPELINE:
         return pipeline_grants()
+    if identity == ANALYST:
+        return analyst_grants()
     if identity.startswith(LIAISON_PREFIX):
         return liaison_grants(identity[len(LIAISON_PREFIX) :])
     raise ValueError(f"unknown identity {identity!r}")
@@ -136,6 +158,11 @@ def _statements(bucket: str, rules: Iterable[Grant]) -> list[dict]:
 def minio_policy(dept: str, bucket: str = DEFAULT_BUCKET) -> dict:
     """IAM-style policy for a department liaison (MinIO ``mc admin policy create``)."""
     return {"Version": "2012-10-17", "Statement": _statements(bucket, liaison_grants(dept))}
+
+
+def minio_analyst_policy(depts: Iterable[str] | None = None, bucket: str = DEFAULT_BUCKET) -> dict:
+    """The analysts' (and the BI endpoint's) policy: read the curated and base tables only."""
+    return {"Version": "2012-10-17", "Statement": _statements(bucket, analyst_grants(depts))}
 
 
 def minio_pipeline_policy(bucket: str = DEFAULT_BUCKET) -> dict:
@@ -208,6 +235,9 @@ def seaweed_identities(
 MINIO_DIR = REPO_ROOT / "deploy" / "minio"
 
 
+ANALYST_SECRET_ENV = "CITYLAKE_ANALYST_SECRET"  # the analyst user's secret key (its access key: "analyst")
+
+
 def liaison_secret_env(dept: str) -> str:
     """Environment variable (in ``.env``) holding a liaison's secret key."""
     _check_dept(dept)
@@ -216,7 +246,11 @@ def liaison_secret_env(dept: str) -> str:
 
 def render_minio_policies(depts: Iterable[str], bucket: str = DEFAULT_BUCKET) -> dict[str, dict]:
     """File name -> policy document, for ``deploy/minio/policies/``."""
-    out = {f"{policy_name(PIPELINE)}.json": minio_pipeline_policy(bucket)}
+    depts = list(depts)
+    out = {
+        f"{policy_name(PIPELINE)}.json": minio_pipeline_policy(bucket),
+        f"{policy_name(ANALYST)}.json": minio_analyst_policy(depts, bucket),
+    }
     for dept in depts:
         out[f"{policy_name(liaison_user(dept))}.json"] = minio_policy(dept, bucket)
     return out
@@ -230,7 +264,7 @@ def render_init_script(depts: Iterable[str]) -> str:
         "# Creates the lake bucket, the pipeline and department-liaison users and their policies",
         "# in MinIO. Idempotent: safe to run on every `docker compose up`.",
         "# Needs: MINIO_URL, MINIO_ROOT_USER, MINIO_ROOT_PASSWORD, CITYLAKE_BUCKET,",
-        "#        CITYLAKE_S3_ACCESS_KEY / CITYLAKE_S3_SECRET_KEY (pipeline),",
+        "#        CITYLAKE_S3_ACCESS_KEY / CITYLAKE_S3_SECRET_KEY (pipeline), " + ANALYST_SECRET_ENV + " (analyst),",
         "#        " + ", ".join(liaison_secret_env(d) for d in depts) + ".",
         "set -eu",
         'POLICY_DIR="${POLICY_DIR:-$(dirname "$0")/policies}"',
@@ -257,6 +291,10 @@ def render_init_script(depts: Iterable[str]) -> str:
         "",
         f'apply_policy {policy_name(PIPELINE)} "$POLICY_DIR/{policy_name(PIPELINE)}.json"',
         f'add_user "$CITYLAKE_S3_ACCESS_KEY" "$CITYLAKE_S3_SECRET_KEY" {policy_name(PIPELINE)}',
+        "",
+        "# analyst (and the BI endpoint, citylake sql-server): list/read the curated and base tables only",
+        f'apply_policy {policy_name(ANALYST)} "$POLICY_DIR/{policy_name(ANALYST)}.json"',
+        f'add_user {ANALYST} "${{{ANALYST_SECRET_ENV}:-}}" {policy_name(ANALYST)}',
     ]
     for dept in depts:
         user = liaison_user(dept)
@@ -266,7 +304,7 @@ def render_init_script(depts: Iterable[str]) -> str:
             f'apply_policy {policy_name(user)} "$POLICY_DIR/{policy_name(user)}.json"',
             f'add_user {user} "${{{liaison_secret_env(dept)}:-}}" {policy_name(user)}',
         ]
-    lines += ["", 'echo "MinIO ready: bucket $BUCKET, users: pipeline, ' + " ".join(
+    lines += ["", f'echo "MinIO ready: bucket $BUCKET, users: pipeline, {ANALYST}, ' + " ".join(
         liaison_user(d) for d in depts) + '"', ""]
     return "\n".join(lines)
 

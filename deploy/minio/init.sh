@@ -3,7 +3,7 @@
 # Creates the lake bucket, the pipeline and department-liaison users and their policies
 # in MinIO. Idempotent: safe to run on every `docker compose up`.
 # Needs: MINIO_URL, MINIO_ROOT_USER, MINIO_ROOT_PASSWORD, CITYLAKE_BUCKET,
-#        CITYLAKE_S3_ACCESS_KEY / CITYLAKE_S3_SECRET_KEY (pipeline),
+#        CITYLAKE_S3_ACCESS_KEY / CITYLAKE_S3_SECRET_KEY (pipeline), CITYLAKE_ANALYST_SECRET (analyst),
 #        CITYLAKE_LIAISON_GAJ_SECRET, CITYLAKE_LIAISON_GJJ_SECRET, CITYLAKE_LIAISON_RSJ_SECRET, CITYLAKE_LIAISON_SCJG_SECRET, CITYLAKE_LIAISON_STHJ_SECRET, CITYLAKE_LIAISON_ZRZY_SECRET.
 set -eu
 POLICY_DIR="${POLICY_DIR:-$(dirname "$0")/policies}"
@@ -31,6 +31,10 @@ add_user() { # user secret policy
 apply_policy citylake-pipeline "$POLICY_DIR/citylake-pipeline.json"
 add_user "$CITYLAKE_S3_ACCESS_KEY" "$CITYLAKE_S3_SECRET_KEY" citylake-pipeline
 
+# analyst (and the BI endpoint, citylake sql-server): list/read the curated and base tables only
+apply_policy citylake-analyst "$POLICY_DIR/citylake-analyst.json"
+add_user analyst "${CITYLAKE_ANALYST_SECRET:-}" citylake-analyst
+
 # gaj: list/read/write landing/gaj/, list/read receipts/gaj/
 apply_policy citylake-liaison-gaj "$POLICY_DIR/citylake-liaison-gaj.json"
 add_user liaison-gaj "${CITYLAKE_LIAISON_GAJ_SECRET:-}" citylake-liaison-gaj
@@ -55,4 +59,4 @@ add_user liaison-sthj "${CITYLAKE_LIAISON_STHJ_SECRET:-}" citylake-liaison-sthj
 apply_policy citylake-liaison-zrzy "$POLICY_DIR/citylake-liaison-zrzy.json"
 add_user liaison-zrzy "${CITYLAKE_LIAISON_ZRZY_SECRET:-}" citylake-liaison-zrzy
 
-echo "MinIO ready: bucket $BUCKET, users: pipeline, liaison-gaj liaison-gjj liaison-rsj liaison-scjg liaison-sthj liaison-zrzy"
+echo "MinIO ready: bucket $BUCKET, users: pipeline, analyst, liaison-gaj liaison-gjj liaison-rsj liaison-scjg liaison-sthj liaison-zrzy"

@@ -239,8 +239,30 @@ def test_every_sql_source_has_a_connection(compose_static):
 def test_no_secret_is_written_into_the_compose_file(compose_static):
     for name, svc in compose_static["services"].items():
         for key, value in (svc.get("environment") or {}).items():
+            if key.endswith("_ACCESS_KEY") and value == access.ANALYST:
+                continue  # a user name that deploy/minio/init.sh creates, not a secret
             if SECRET_NAME_RE.search(key):
                 assert "${" in str(value), f"{name}: {key} must come from .env, not be written in docker-compose.yml"
+
+
+def test_the_sql_endpoint_runs_as_the_read_only_analyst(compose_static):
+    svc = compose_static["services"]["sql-server"]
+    assert svc["entrypoint"] == ["citylake", "sql-server", "--host", "0.0.0.0", "--port", "15002"]
+    assert svc["ports"] == ["${CITYLAKE_BIND_ADDRESS:-127.0.0.1}:15002:15002"]
+    env = svc["environment"]
+    assert env["CITYLAKE_S3_ACCESS_KEY"] == access.ANALYST
+    assert env["CITYLAKE_S3_SECRET_KEY"].startswith(f"${{{access.ANALYST_SECRET_ENV}:?")
+    assert env["CITYLAKE_CATALOG_URI"].startswith("postgresql+psycopg2://citylake_reader:")
+    assert env["CITYLAKE_SQL_TOKEN"].startswith("${CITYLAKE_SQL_TOKEN:?")
+    assert "CITYLAKE_RECORD_KEY_SECRET" not in env and "CITYLAKE_DIRECTORY_URL" not in env
+    minio_env = compose_static["services"]["minio-init"]["environment"]
+    assert minio_env[access.ANALYST_SECRET_ENV].startswith(f"${{{access.ANALYST_SECRET_ENV}:?")
+    sql = (REPO_ROOT / "deploy" / "postgres" / "init-databases.sh").read_text()
+    assert "CREATE ROLE citylake_reader LOGIN" in sql
+    assert "ALTER DEFAULT PRIVILEGES FOR ROLE citylake IN SCHEMA public GRANT SELECT ON TABLES TO citylake_reader" in sql
+    # it may read, nothing more: every grant to it is CONNECT, USAGE or SELECT
+    grants = re.findall(r"GRANT (\w+) ON [^;]* TO citylake_reader;", sql)
+    assert sorted(set(grants)) == ["CONNECT", "SELECT", "USAGE"], grants
 
 
 def test_env_example_defines_every_variable_and_holds_no_secret(compose_static):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from citylake.core import access
+from citylake.core.registry import BASE_NAMESPACE
 from citylake.core.settings import REPO_ROOT
 
 MINIO_DIR = REPO_ROOT / "deploy" / "minio"
@@ -22,7 +23,8 @@ REGENERATE = (
 
 
 def test_departments_are_the_registration_folders():
-    expected = sorted(p.parent.name for p in (REPO_ROOT / "registrations").glob("*/*.yaml"))
+    expected = sorted(p.parent.name for p in (REPO_ROOT / "registrations").glob("*/*.yaml")
+                      if p.parent.name != BASE_NAMESPACE)
     assert access.departments() == sorted(set(expected))
     assert {"scjg", "gaj", "gjj", "zrzy", "sthj"} <= set(access.departments())
 
@@ -32,6 +34,16 @@ def test_liaison_rules_are_exactly_own_landing_and_own_receipts():
         access.Grant("landing/scjg/", list=True, read=True, write=True),
         access.Grant("receipts/scjg/", list=True, read=True, write=False),
     ]
+
+
+def test_analyst_reads_only_the_curated_and_base_table_folders():
+    rules = access.grants("analyst")
+    assert rules == [access.Grant(f"warehouse/{ns}/", list=True, read=True)
+                     for ns in sorted({*access.departments(), "base"})]
+    assert not any(g.write for g in rules)
+    # the standardized tables hold personal fields unmasked; raw and quarantine hold the drops
+    assert not any(g.prefix.startswith(("warehouse/standardized", "raw", "standardized", "quarantine", "landing"))
+                   for g in rules)
 
 
 def test_pipeline_has_the_whole_bucket():
@@ -146,6 +158,7 @@ def test_init_script_creates_every_user_with_its_policy():
     text = access.render_init_script(access.departments())
     assert 'mc mb --ignore-existing "citylake/$BUCKET"' in text
     assert 'add_user "$CITYLAKE_S3_ACCESS_KEY" "$CITYLAKE_S3_SECRET_KEY" citylake-pipeline' in text
+    assert 'add_user analyst "${CITYLAKE_ANALYST_SECRET:-}" citylake-analyst' in text
     for dept in access.departments():
         assert f'add_user liaison-{dept} "${{{access.liaison_secret_env(dept)}:-}}" citylake-liaison-{dept}' in text
         assert f'apply_policy citylake-liaison-{dept} "$POLICY_DIR/citylake-liaison-{dept}.json"' in text
@@ -156,7 +169,12 @@ def test_write_minio_artifacts_removes_stale_departments(tmp_path: Path):
     (tmp_path / "policies" / "citylake-liaison-gone.json").write_text("{}")
     written = access.write_minio_artifacts(tmp_path, depts=["scjg"])
     assert sorted(p.name for p in (tmp_path / "policies").iterdir()) == [
+        "citylake-analyst.json",
         "citylake-liaison-scjg.json",
         "citylake-pipeline.json",
     ]
+    analyst = json.loads((tmp_path / "policies" / "citylake-analyst.json").read_text())
+    [read] = [st for st in analyst["Statement"] if st["Sid"] == "ReadObjects"]
+    assert read["Resource"] == ["arn:aws:s3:::lake/warehouse/base/*", "arn:aws:s3:::lake/warehouse/scjg/*"]
+    assert not [st for st in analyst["Statement"] if st["Sid"] == "WriteObjects"]
     assert tmp_path / "init.sh" in written

@@ -14,8 +14,9 @@ from dataclasses import replace
 
 import pyarrow.parquet as pq
 import pytest
+from botocore.exceptions import ClientError
 
-from citylake.core import tables, zones
+from citylake.core import access, tables, zones
 from citylake.core.lake import Lake
 from citylake.core.ledger import Ledger
 from citylake.core.registry import load_registrations
@@ -110,6 +111,24 @@ def test_pipeline_spark_steps_on_the_s3_lake(spark, s3_server, s3_settings: Sett
     assert not [k for k in keys if k.startswith("_staging/")], "staged work is cleaned up"
     assert not [k for k in keys if not k.startswith(("landing/", "raw/", "standardized/", "quarantine/",
                                                       "quality/", "curated/", "receipts/", "warehouse/"))]
+
+    # The analyst identity (the SQL endpoint's in production) reads the curated table, and neither
+    # the standardized table (personal fields unmasked) nor raw; it writes nothing.
+    analyst = replace(s3_settings, s3=s3_server.s3_options(access.ANALYST))
+    assert tables.load_table(analyst, tables.curated_table(reg)).scan().to_arrow().num_rows == curated.rows
+    with pytest.raises(OSError) as info:
+        tables.load_table(analyst, tables.standardized_table(reg)).scan().to_arrow()
+    assert any(word in str(info.value).upper() for word in ("ACCESS_DENIED", "ACCESSDENIED", "403")), info.value
+    client = s3_server.client(access.ANALYST)
+    raw_key = next(k for k in keys if k.startswith("raw/"))
+    std_file = next(k for k in warehouse if k.startswith(f"warehouse/{tables.STANDARDIZED_NAMESPACE}/"))
+    for key in (raw_key, std_file):
+        with pytest.raises(ClientError) as denied:
+            client.get_object(Bucket=BUCKET, Key=key)
+        assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, key
+    with pytest.raises(ClientError) as denied:
+        client.put_object(Bucket=BUCKET, Key=f"warehouse/{reg.department}/x.parquet", Body=b"")
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
 def test_s3a_follows_the_settings_of_each_run(spark, s3_server, s3_settings: Settings, tmp_path):

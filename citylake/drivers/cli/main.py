@@ -36,6 +36,8 @@ SUBCOMMANDS = {
     "tables": ("citylake.drivers.cli.tables", "every queryable table: directory code, name, provider, rows, last "
                "update, freshness, quality"),
     "describe": ("citylake.drivers.cli.describe", "a table's columns: titles, types, sensitivity and masking"),
+    "sql-server": ("citylake.drivers.cli.sql_server", "a Spark Connect endpoint over the catalog for BI tools and "
+                   "notebooks (sc://host:15002)"),
 }
 PLUGIN_GROUP = "citylake.commands"
 
