@@ -357,7 +357,11 @@ def run_all(settings: Settings | None = None, rows: int | None = None, seed: int
     dag_ids.append(PUBLICATION_DAG_ID)
     if echo:
         print(f"airflow: running {len(dag_ids)} DAGs with `airflow dags test`: {', '.join(dag_ids)}", flush=True)
-    return RunAllResult(run_dags(dag_ids, settings, echo=echo), home)
+    result = RunAllResult(run_dags(dag_ids, settings, echo=echo), home)
+    if echo:
+        where = os.environ.get("OPENLINEAGE_URL") or openlineage_events_path(settings)
+        print(f"airflow: OpenLineage events of every task in {where}", flush=True)
+    return result
 
 
 def _runner_main(plan_path: str) -> int:
