@@ -33,14 +33,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from citylake.core.registry import BASE_NAMESPACE
 from citylake.core.settings import REPO_ROOT
 from citylake.core.zones import WAREHOUSE_DIR
 
 DEFAULT_BUCKET = "lake"
 PIPELINE = "pipeline"
 ANALYST = "analyst"
-# The namespace of the base libraries' tables (法人单位, 人口): readable like the curated ones.
-BASE_NAMESPACE = "base"
 LIAISON_PREFIX = "liaison-"
 DEPT_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 

@@ -147,6 +147,12 @@ def normalize_text(col: Column) -> Column:
     return F.nullif(F.regexp_replace(text, _NULL_TOKEN_RE, ""), F.lit(""))
 
 
+def comparable_text(col: Column) -> Column:
+    """Text as compared across departments: full-width ASCII (and U+3000) to half-width, every white
+    space removed (``有限 公司`` and ``有限公司``, ``（郑州）`` and ``(郑州)`` are the same value)."""
+    return F.regexp_replace(F.translate(col, idf.FULLWIDTH, idf.HALFWIDTH), _SPACE_CLASS + "+", "")
+
+
 def has_encoding_damage(col: Column) -> Column:
     """True when the original text carries U+FFFD or 锟斤拷 (never null)."""
     hit = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -43,7 +44,11 @@ MONEY_UNITS = {"元": 1, "万元": 10_000, "亿元": 100_000_000}
 
 NAME_RE = r"^[a-z][a-z0-9_]{1,62}$"
 # Table namespaces that are not departments (citylake.core.tables): the standardized zone, reference data.
-RESERVED_NAMESPACES = ("standardized", "ref")
+RESERVED_NAMESPACES = ("standardized", "ref", "base")
+# The base libraries (基础库): their registrations live in registrations/base/ (department ``base``,
+# ``source: {kind: base}``), and a department resource joins one by marking fields with ``base``.
+BASE_NAMESPACE = "base"
+BASE_MARKER_RE = r"^[a-z][a-z0-9_]{1,62}(\.[a-z][a-z0-9_]{1,62})?$"
 
 
 class RegistrationError(ValueError):
@@ -79,6 +84,9 @@ class FieldSpec(_Strict):
     # cn_id only: what to do with legacy 15-digit numbers
     legacy15: Literal["quarantine", "convert"] = "quarantine"
     description: str | None = None
+    # Base libraries: ``<library>`` marks this field as the library's key (a USCC for legal_entity,
+    # a citizen ID for population); ``<library>.<field>`` gives that field of the library.
+    base: Annotated[str, Field(pattern=BASE_MARKER_RE)] | None = None
 
     @field_validator("check", mode="before")
     @classmethod
@@ -249,6 +257,20 @@ class SqlSource(_Strict):
         return self
 
 
+class BaseSource(_Strict):
+    """A base library's source: the curated tables of every registration marking a field with it."""
+
+    kind: Literal["base"]
+    # Resources whose value of an attribute wins when they have one, first first; otherwise the
+    # most recently updated source's value wins (citylake.stages.base).
+    authority: list[str] = []
+    # Attributes whose differing values across sources (after normalising white space and
+    # full-width forms) go to the conflicts table.
+    compare: list[str] = []
+    format: None = None
+    pattern: None = None
+
+
 class QualitySpec(_Strict):
     # A batch whose quarantine rate exceeds this is not promoted to curated.
     max_quarantine_rate: float = 0.5
@@ -310,7 +332,7 @@ class Registration(_Strict):
     open: OpenSpec = OpenSpec()
     related_codes: list[str] = []
     publish_date: date | None = None
-    source: Annotated[FileSource | SqlSource, Field(discriminator="kind")]
+    source: Annotated[FileSource | SqlSource | BaseSource, Field(discriminator="kind")]
     key: list[str]
     # Which version of a key wins in curated: (when set) the row with the greatest value of this
     # field, then the latest export time, then the most recently received batch.
@@ -356,8 +378,18 @@ class Registration(_Strict):
                     f"[fields ({f.name})] {f.title} shown in full gives back the masked digits of {revealed} (a "
                     f"citizen ID's 7th–14th digits are the birth date): make it 'sensitivity: personal' with "
                     f"'mask: year'")
-        if self.department in RESERVED_NAMESPACES:
+        if self.source.kind == "base":
+            self._base_library()
+        elif self.department in RESERVED_NAMESPACES:
             raise ValueError(f"[department] {self.department!r} is a namespace the lake uses itself")
+        marked = [f.base for f in self.fields if f.base]
+        twice = sorted({m for m in marked if marked.count(m) > 1})
+        if twice:
+            raise ValueError(f"[fields] base marker(s) given to more than one field: {', '.join(twice)}")
+        for lib, marks in self.base_marks.items():
+            if "" not in marks:
+                raise ValueError(f"[fields ({next(iter(marks.values()))}).base] {lib!r}: no field marks "
+                                 f"the library's key (base: {lib})")
         for f in self.fields:
             taken = sorted(set(f.formerly) & set(names))
             if taken:
@@ -371,7 +403,36 @@ class Registration(_Strict):
                 headers[norm] = f.name
         return self
 
+    def _base_library(self) -> None:
+        if self.department != BASE_NAMESPACE:
+            raise ValueError(f"[department] a base library's department is {BASE_NAMESPACE!r}")
+        if len(self.key) != 1:
+            raise ValueError("[key] a base library has one key field")
+        if self.version_field or self.export_time or self.snapshot != "increment":
+            raise ValueError("[source] a base library has no version_field, export_time or snapshot")
+        for f in self.fields:
+            if f.base:
+                raise ValueError(f"[fields ({f.name}).base] a base library's own fields are not marked")
+        names = set(self.field_map) - set(self.key)
+        for attr in self.source.compare:
+            if attr not in names:
+                raise ValueError(f"[source.compare] {attr!r} is not among the fields (other than the key)")
+
     # ---- derived ---------------------------------------------------------------------
+    @property
+    def is_base(self) -> bool:
+        return self.source.kind == "base"
+
+    @property
+    def base_marks(self) -> dict[str, dict[str, str]]:
+        """library -> {library field ('' for its key) -> this registration's field}."""
+        out: dict[str, dict[str, str]] = {}
+        for f in self.fields:
+            if f.base:
+                lib, _, attr = f.base.partition(".")
+                out.setdefault(lib, {})[attr] = f.name
+        return out
+
     def reveals(self, f: FieldSpec) -> str | None:
         """The masked citizen-ID field whose hidden digits ``f``, shown as it is, would give back
         (a birth date beside a masked ID), or None. Masked values must stay masked against a reader
@@ -464,8 +525,11 @@ def load_registration(path: Path | str) -> Registration:
 
 
 def load_registrations(resources_dir: Path | str) -> list[Registration]:
+    """The departments' resources (``<dept>/<resource>.yaml``); base libraries are not among them
+    (:func:`load_base_libraries`): they have no landing, batches or chain of steps."""
     resources_dir = Path(resources_dir)
-    regs = [load_registration(p) for p in sorted(resources_dir.glob("*/*.yaml"))]
+    regs = [load_registration(p) for p in sorted(resources_dir.glob("*/*.yaml"))
+            if p.parent.name != BASE_NAMESPACE]
     seen: dict[str, Registration] = {}
     for reg in regs:
         if reg.resource in seen:
@@ -491,3 +555,87 @@ def find_registration(resources_dir: Path | str, resource: str) -> Registration:
     if resource not in regs:
         raise LookupError(f"unknown resource {resource!r}; registered: {', '.join(sorted(regs))}")
     return regs[resource]
+
+
+# ---- base libraries ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BaseSourceSpec:
+    """One resource feeding a base library: its registration and which of its fields give the
+    library's key and attributes (library field -> its field)."""
+
+    reg: Registration
+    key: str
+    attributes: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BaseLibrary:
+    """A base library (基础库): its registration (``registrations/base/<library>.yaml``) and the
+    resources whose registrations mark fields with it, in resource order."""
+
+    reg: Registration
+    sources: tuple[BaseSourceSpec, ...]
+
+    @property
+    def name(self) -> str:
+        return self.reg.resource
+
+    @property
+    def key(self) -> str:
+        return self.reg.key[0]
+
+    @property
+    def attributes(self) -> list[str]:
+        return [f.name for f in self.reg.fields if f.name != self.key]
+
+
+def load_base_libraries(resources_dir: Path | str, regs: list[Registration] | None = None) -> list[BaseLibrary]:
+    """Every base library under ``<resources_dir>/base/``, with the resources feeding it. A marker
+    naming no library, or a field the library does not have, fails naming the file and the field."""
+    resources_dir = Path(resources_dir)
+    regs = load_registrations(resources_dir) if regs is None else regs
+    libs = {}
+    for path in sorted((resources_dir / BASE_NAMESPACE).glob("*.yaml")):
+        reg = load_registration(path)
+        if not reg.is_base:
+            raise RegistrationError(path, "source.kind", "a registration under base/ is a base library (kind: base)")
+        libs[reg.resource] = reg
+    taken = {r.resource for r in regs}
+    sources: dict[str, list[BaseSourceSpec]] = {name: [] for name in libs}
+    for reg in sorted(regs, key=lambda r: r.resource):
+        path = resources_dir / reg.department / f"{reg.resource}.yaml"
+        for lib, marks in reg.base_marks.items():
+            field_name = marks[""]
+            if lib not in libs:
+                raise RegistrationError(path, f"fields ({field_name}).base",
+                                        f"no base library {lib!r} (known: {', '.join(sorted(libs)) or 'none'})")
+            library = libs[lib]
+            key_spec, own = library.field_map[library.key[0]], reg.field_map[field_name]
+            if own.check != key_spec.check:
+                raise RegistrationError(path, f"fields ({field_name}).base",
+                                        f"{lib}'s key is checked as {key_spec.check}, this field as {own.check}")
+            for attr, name in marks.items():
+                if attr and (attr not in library.field_map or attr == library.key[0]):
+                    raise RegistrationError(path, f"fields ({name}).base",
+                                            f"{lib} has no attribute {attr!r} (one of "
+                                            f"{', '.join(f.name for f in library.fields if f.name != library.key[0])})")
+            sources[lib].append(BaseSourceSpec(reg, field_name, {a: n for a, n in marks.items() if a}))
+    for name, lib in libs.items():
+        if name in taken:
+            raise RegistrationError(resources_dir / BASE_NAMESPACE / f"{name}.yaml", "resource",
+                                    f"{name!r} is also a department's resource")
+        for resource in lib.source.authority:
+            if resource not in {s.reg.resource for s in sources[name]}:
+                raise RegistrationError(resources_dir / BASE_NAMESPACE / f"{name}.yaml", "source.authority",
+                                        f"{resource!r} does not feed {name} (no field marked base: {name})")
+    # 关联资源代码: a library's entry points at its sources (the publisher turns names into codes)
+    return [BaseLibrary(libs[n].model_copy(update={"related_codes": [
+        *(s.reg.resource for s in sources[n]), *(c for c in libs[n].related_codes
+                                               if c not in {s.reg.resource for s in sources[n]})]}),
+        tuple(sources[n])) for n in sorted(libs)]
+
+
+def directory_registrations(resources_dir: Path | str) -> list[Registration]:
+    """What the directory lists: every department resource, then every base library."""
+    regs = load_registrations(resources_dir)
+    return regs + [lib.reg for lib in load_base_libraries(resources_dir, regs)]

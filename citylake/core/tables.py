@@ -89,6 +89,21 @@ def curated_table(reg: Registration) -> TableName:
     return TableName(reg.department, reg.resource)
 
 
+def base_table(reg: Registration) -> TableName:
+    """A base library's table, ``base.<library>`` (its registration's department is ``base``)."""
+    return TableName(reg.department, reg.resource)
+
+
+def base_conflicts_table(reg: Registration) -> TableName:
+    """Where a base library lists the values its sources disagree on: ``base.<library>_conflicts``."""
+    return TableName(reg.department, f"{reg.resource}_conflicts")
+
+
+def base_key_column(library: str) -> str:
+    """The curated column holding the keyed hash of a field marked ``base: <library>``."""
+    return f"_{library}_key"
+
+
 def warehouse_uri(settings: Settings) -> str:
     """Where the tables' files live: ``<lake>/warehouse`` (``s3://`` for an S3 lake)."""
     root = settings.lake_uri.rstrip("/")
@@ -290,7 +305,9 @@ def _comment(reg: Registration, column: str) -> str:
         return fm[column].title
     if column.endswith("_currency") and column[: -len("_currency")] in fm:
         return f"{fm[column[: -len('_currency')]].title}币种"
-    return LINEAGE_COMMENTS.get(column, "")
+    if column.startswith("_") and column.endswith("_key") and column not in LINEAGE_COMMENTS:
+        return f"基础库键 (keyed hash of the {column[1:-4]} base-library key, HMAC-SHA256, for joining)"
+    return LINEAGE_COMMENTS.get(column, BASE_COMMENTS.get(column, ""))
 
 
 LINEAGE_COMMENTS = {
@@ -299,6 +316,16 @@ LINEAGE_COMMENTS = {
     "_received_at": "接收时间 (when the batch was received)",
     "_exported_at": "导出时间 (when the department exported it, as the drop states)",
     "_record_key": "记录键 (keyed hash of the key, HMAC-SHA256, for joining)",
+}
+
+# The columns a base library's tables add to its fields (citylake.stages.base).
+BASE_COMMENTS = {
+    "_sources": "各来源取值 (per source: resource, table, values, records, last update)",
+    "_source_count": "来源数 (sources holding the key)",
+    "_updated_at": "最近更新 (the newest update among the sources)",
+    "attribute": "不一致的信息项 (the attribute the sources disagree on)",
+    "source_a": "来源甲 (resource)", "value_a": "来源甲取值", "updated_a": "来源甲更新时间",
+    "source_b": "来源乙 (resource)", "value_b": "来源乙取值", "updated_b": "来源乙更新时间",
 }
 
 # Type changes Iceberg makes without rewriting data (its "type promotion" rules).
@@ -329,7 +356,7 @@ def ensure_table(spark, settings: Settings, reg: Registration, table: TableName,
       float → double, a wider decimal); any other change stops the run with the field named.
     """
     name = table.spark(settings)
-    props = {**COMMON_PROPERTIES, **(properties or {}), **registration_properties(reg)}
+    props = {**COMMON_PROPERTIES, **registration_properties(reg), **(properties or {})}
     spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {settings.catalog_name}.{_quote(table.namespace)}")
     if not spark.catalog.tableExists(name):
         cols = ", ".join(

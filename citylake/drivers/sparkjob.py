@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit from a source c
 from citylake.core.lease import BUSY_EXIT, ResourceBusy
 from citylake.core.registry import find_registration
 from citylake.core.settings import Settings
-from citylake.stages.chain import SPARK_STEPS, run_step
+from citylake.stages.chain import BASE_STEP, SPARK_STEPS, run_base, run_step
 
 SCRIPT = Path(__file__).resolve()
 MAINTAIN = "maintain"  # table maintenance: not a step of the chain
@@ -36,12 +36,14 @@ MAINTAIN = "maintain"  # table maintenance: not a step of the chain
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a Spark step of the chain, or table maintenance, for one resource")
-    parser.add_argument("step", choices=sorted(SPARK_STEPS | {MAINTAIN}))
-    parser.add_argument("--resource", required=True, help="registered resource name")
+    parser.add_argument("step", choices=sorted(SPARK_STEPS | {MAINTAIN, BASE_STEP}))
+    parser.add_argument("--resource", required=True, help="registered resource name (for base: the library)")
     parser.add_argument("--batch", action="append",
                         help="batch id (repeatable; conform and check); default: all pending")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.step == BASE_STEP:
+        return _base(settings, args.resource)
     try:
         reg = find_registration(settings.resources_dir, args.resource)
     except LookupError as exc:
@@ -64,6 +66,25 @@ def main(argv: list[str] | None = None) -> int:
         return BUSY_EXIT
     for r in result if isinstance(result, list) else [result]:
         print(" ".join(f"{k}={v}" for k, v in _fields(r).items() if v not in (None, {}, [])))
+    return 0
+
+
+def _base(settings: Settings, library: str) -> int:
+    """Build one base library (registrations/base/<library>.yaml)."""
+    from citylake.core.registry import load_base_libraries
+    from citylake.core.spark import get_session
+
+    libs = {lib.name: lib for lib in load_base_libraries(settings.resources_dir)}
+    if library not in libs:
+        print(f"unknown base library {library!r}; registered: {', '.join(sorted(libs))}", file=sys.stderr)
+        return 2
+    spark = get_session(settings, f"citylake-base-{library}")
+    try:
+        (done,) = run_base(spark, settings, [libs[library]])
+    except ResourceBusy as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return BUSY_EXIT
+    print(" ".join(f"{k}={v}" for k, v in _fields(done.result).items() if v not in (None, {}, [])))
     return 0
 
 

@@ -1,6 +1,7 @@
 """The chain: the one definition of the order a resource's data goes through the stages.
 
     detect | extract → ingest → conform → check → curate → receipt
+    then, after the resources' steps: base (the base libraries they feed)
 
 ``citylake run``, the demo, the tests and the Airflow DAG factory all take the order from here;
 the DAG factory builds one task per step, in this order. A file-drop resource starts with
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 from citylake.core.lease import hold
 from citylake.core.ledger import Ledger
-from citylake.core.registry import Registration
+from citylake.core.registry import BaseLibrary, Registration
 from citylake.core.settings import Settings
 
 FIRST_STEP = {"file": "detect", "sql": "extract"}
@@ -39,6 +40,12 @@ CODE = {
     "curate": ("citylake.stages.curate", "curate_resource"),
     "receipt": ("citylake.stages.receipts", "write_receipts"),
 }
+
+
+# After every resource's steps: the base libraries (基础库) the resources feed, rebuilt from their
+# curated tables (citylake.stages.base), each holding the lease of (library, "base").
+BASE_STEP = "base"
+BASE_CODE = ("citylake.stages.base", "build_library")
 
 
 def steps(reg: Registration) -> tuple[str, ...]:
@@ -146,6 +153,33 @@ def run_resource(spark, settings: Settings, reg: Registration, *, only: tuple[st
         if on_done:
             on_done(reg.resource, run.steps[-1])
     return run
+
+
+def libraries_fed_by(libs: list[BaseLibrary], regs: list[Registration]) -> list[BaseLibrary]:
+    """The base libraries with a source among ``regs``."""
+    names = {r.resource for r in regs}
+    return [lib for lib in libs if any(s.reg.resource in names for s in lib.sources)]
+
+
+def run_base(spark, settings: Settings, libs: list[BaseLibrary], *, wait: float = 0,
+             on_step: Callable[[str, str], None] | None = None,
+             on_done: Callable[[str, StepRun], None] | None = None) -> list[StepRun]:
+    """Build each base library in ``libs`` (the step after the resources'), holding its lease."""
+    from citylake.stages.base import build_library
+
+    if libs and spark is None:
+        raise ValueError(f"step {BASE_STEP!r} needs a Spark session")
+    out = []
+    for lib in libs:
+        if on_step:
+            on_step(lib.name, BASE_STEP)
+        started = time.monotonic()
+        with hold(settings, lib.name, BASE_STEP, wait=wait):
+            result = build_library(spark, settings, lib)
+        out.append(StepRun(BASE_STEP, time.monotonic() - started, result))
+        if on_done:
+            on_done(lib.name, out[-1])
+    return out
 
 
 # The steps a reopened batch goes through again: conform takes a rejected or failed one, check a

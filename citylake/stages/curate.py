@@ -132,6 +132,14 @@ def record_key(columns: list[Column], settings: Settings) -> Column:
     return keyed_hash_column(columns, settings.record_secret())
 
 
+def base_keys(reg: Registration, settings: Settings) -> list[Column]:
+    """``_<library>_key`` per field marked ``base: <library>``: the keyed hash the base libraries
+    join their sources on (citylake.stages.base). Computed here, where the unmasked key is at hand,
+    as curated keeps a citizen ID only masked."""
+    return [record_key([F.col(marks[""])], settings).alias(tables.base_key_column(lib))
+            for lib, marks in sorted(reg.base_marks.items())]
+
+
 def standardized_rows(spark: SparkSession, settings: Settings, reg: Registration) -> DataFrame:
     """The standardized table, with ``_exported_at`` (empty) when the registration names an export
     time that its batches were conformed without."""
@@ -148,6 +156,7 @@ def curated_rows(spark: SparkSession, settings: Settings, reg: Registration, bat
     winners = std.withColumn("_rank", F.row_number().over(latest)).filter(F.col("_rank") == 1)
     return winners.select(
         record_key([F.col(k) for k in reg.key], settings).alias("_record_key"),
+        *base_keys(reg, settings),
         *shared_columns(reg, std.columns),
         F.col("_batch_id"), F.col("_source_row"), F.col("_received_at"),
         *([F.col(EXPORTED_AT)] if reg.export_time else []),
@@ -236,6 +245,8 @@ def curate_resource(spark: SparkSession, settings: Settings, reg: Registration) 
     # its _record_keys would never match the new ones, and every key would be stored twice.
     kid = key_id(settings.record_secret())
     rekey = bool(now.get("batches")) and now.get("record_key_id") != kid
+    # A base-library marker added (or removed) since: every row needs its _<library>_key.
+    rekey = rekey or (bool(now.get("batches")) and now.get("base_keys", []) != sorted(reg.base_marks))
     rebuild = ledger.curate_rebuild() or rekey
     pending = ledger.curate_pending() or (promotable if rekey else [])
     if not promotable and not now.get("batches"):
@@ -334,6 +345,7 @@ def curate_resource(spark: SparkSession, settings: Settings, reg: Registration) 
         },
         "rule": _rule(reg),
         "record_key_id": kid,  # the fingerprint of the secret _record_key is keyed with
+        "base_keys": sorted(reg.base_marks),  # the libraries whose _<library>_key the rows carry
     }
     # Written after the table commit. A run stopped in between merges the same batches again
     # next time, which changes nothing: a row never beats itself, and the snapshot then arriving

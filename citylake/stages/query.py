@@ -9,6 +9,9 @@ analysts know them:
 * ``ref.divisions`` — every GB/T 2260 code the identifier checks know (:func:`identifiers.divisions`,
   1980–2023): code, name, level, its province and prefecture, first and last edition, whether the
   latest edition has it; ``ref.division_editions`` — those editions with their dates and sources;
+* ``base.<library>`` and ``base.<library>_conflicts`` — the base libraries (基础库, the registrations
+  in ``registrations/base/``, :mod:`citylake.stages.base`): one row per legal entity or person joined
+  across departments, and the values the departments disagree on;
 * ``ref.codes`` — every code list of every registration in one table, one row per code:
   ``table_name``, ``resource``, ``field``, ``field_title``, ``code``, ``meaning`` (join on
   ``table_name``, ``field`` and ``code``). One table rather than one per list, so a new registration
@@ -91,7 +94,8 @@ class UnknownTable(QueryError):
         plural = "s" if len(unknown) > 1 else ""
         super().__init__(
             f"unknown table{plural}: {', '.join(unknown)}; known tables: {', '.join(known)} "
-            f"(curated <department>.<resource> and ref.*; raw, standardized and quarantine data are not queryable)"
+            f"(curated <department>.<resource>, base libraries base.* and ref.*; raw, standardized and quarantine "
+            f"data are not queryable)"
         )
 
 
@@ -186,6 +190,8 @@ def reference_table(name: str, regs: list[Registration]) -> pa.Table:
 def column_titles(reg: Registration) -> dict[str, str]:
     """Column -> title for the columns a curated table may have (fields, currencies, lineage)."""
     out = {name: text.split(" (", 1)[0] for name, text in tables.LINEAGE_COMMENTS.items()}
+    if reg.is_base:
+        out.update({name: text.split(" (", 1)[0] for name, text in tables.BASE_COMMENTS.items()})
     for f in reg.fields:
         out[f.name] = f.title
         if f.type == "money":
@@ -193,9 +199,21 @@ def column_titles(reg: Registration) -> dict[str, str]:
     return out
 
 
+def reg_tables(reg: Registration) -> list[tables.TableName]:
+    """The queryable tables of a registration: its curated table; a base library's table and its
+    conflicts table."""
+    if reg.is_base:
+        return [tables.base_table(reg), tables.base_conflicts_table(reg)]
+    return [tables.curated_table(reg)]
+
+
 def curated_names(regs: list[Registration]) -> dict[str, Registration]:
-    """Analyst name (``<department>.<resource>``) -> registration."""
-    return {tables.curated_table(reg).ident: reg for reg in regs}
+    """Analyst name (``<department>.<resource>``, ``base.<library>[_conflicts]``) -> registration."""
+    return {t.ident: reg for reg in regs for t in reg_tables(reg)}
+
+
+def _table_name(ident: str) -> tables.TableName:
+    return tables.TableName(*ident.split(".", 1))
 
 
 def known_names(regs: list[Registration]) -> list[str]:
@@ -253,7 +271,7 @@ def sources(settings: Settings, regs: list[Registration], names: list[str]) -> l
             out.append(Source(name, "reference", REFERENCES[name].columns, rows=reference_table(name, regs)))
             continue
         reg = by_name[name]
-        tbl = tables.load_table(settings, tables.curated_table(reg))
+        tbl = tables.load_table(settings, _table_name(name))
         if tbl is None or tbl.current_snapshot() is None:
             raise NotCuratedYet(f"{name}: nothing curated yet for {reg.resource} (no batch of it has passed its "
                                 f"quality check); `citylake status --resource {reg.resource}` says where its batches are")
@@ -742,18 +760,19 @@ def table_list(settings: Settings, regs: list[Registration], now: datetime | Non
     codes, warnings = directory_codes(settings)
     lake = Lake.from_settings(settings)
     out = []
-    for reg in sorted(regs, key=lambda r: (r.department, r.resource)):
-        table = tables.curated_table(reg)
+    for reg, table in sorted(((r, t) for r in regs for t in reg_tables(r)),
+                             key=lambda rt: (rt[0].department, rt[1].name)):
         tbl = tables.load_table(settings, table)
         facts = tables.table_facts(settings, table) if tbl is not None else None
         f = collect_facts(lake, reg, now, table=facts)
         code = codes.get(reg.resource) or (tbl.properties.get(tables.DIRECTORY_CODE) if tbl is not None else None)
+        conflicts = reg.is_base and table != tables.base_table(reg)
         out.append({
             "table": table.ident,
-            "kind": "curated",
+            "kind": "base" if reg.is_base else "curated",
             "directory_code": code,
             "directory_prefix": reg.classification.prefix,
-            "name": reg.name,
+            "name": f"{reg.name}（冲突）" if conflicts else reg.name,
             "provider": reg.department_name,
             "department": reg.department,
             "resource": reg.resource,
@@ -822,7 +841,7 @@ def describe(settings: Settings, regs: list[Registration], name: str) -> dict:
                          "codes": None} for f in rows.schema],
         }
     reg = curated_names(regs)[ident]
-    table = tables.curated_table(reg)
+    table = _table_name(ident)
     facts = tables.table_facts(settings, table)
     codes, _ = directory_codes(settings)
     titles = column_titles(reg)
@@ -846,7 +865,8 @@ def describe(settings: Settings, regs: list[Registration], name: str) -> dict:
     withheld = [{"name": f.name, "title": f.title, "sensitivity": f.sensitivity}
                 for f in reg.fields if f.sensitivity == "restricted"]
     return {
-        "table": ident, "kind": "curated", "name": reg.name, "provider": reg.department_name,
+        "table": ident, "kind": "base" if reg.is_base else "curated", "name": reg.name,
+        "provider": reg.department_name,
         "department": reg.department, "resource": reg.resource,
         "directory_code": codes.get(reg.resource), "directory_prefix": reg.classification.prefix,
         "key": list(reg.key), "update_cycle": reg.update_cycle,

@@ -21,7 +21,7 @@ from openpyxl import load_workbook
 from citylake.core import tables, zones
 from citylake.core.identifiers import divisions
 from citylake.core.ledger import Ledger
-from citylake.core.registry import FieldSpec, Registration, load_registrations
+from citylake.core.registry import FieldSpec, Registration, load_base_libraries, load_registrations
 from citylake.core.settings import REPO_ROOT, Settings
 from citylake.stages import chain
 from citylake.stages import query as q
@@ -44,6 +44,7 @@ def query_lake(spark, tmp_path_factory) -> Settings:
         generate(settings, regs, rows=ROWS, seed=SEED)
         for reg in regs:
             chain.run_resource(spark, settings, reg)
+        chain.run_base(spark, settings, chain.libraries_fed_by(load_base_libraries(settings.resources_dir), regs))
         (home / "built").write_text("")
     return settings
 
@@ -318,6 +319,44 @@ def test_spark_reads_only_the_named_tables(spark, lake, regs, what):
     assert curated_rows(lake, _reg(regs, "enterprise_registration")) > 0, "the table is still there"
 
 
+# ---- the base libraries -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def with_base(lake, regs) -> list[Registration]:
+    return regs + [lib.reg for lib in load_base_libraries(lake.resources_dir, regs)]
+
+
+@pytest.mark.spark
+def test_base_libraries_are_queried_by_name_with_both_engines(spark, lake, with_base):
+    for name in ("base.legal_entity", "base.legal_entity_conflicts", "base.population", "base.population_conflicts"):
+        facts = tables.table_facts(lake, tables.TableName(*name.split(".")))
+        assert facts is not None and facts.snapshot_id is not None, name
+        for engine in q.ENGINES:
+            result = q.query(lake, f"SELECT count(*) AS n FROM {name}", with_base, engine=engine, spark=spark)
+            assert result.table.column("n")[0].as_py() == facts.rows, (name, engine)
+    assert tables.table_facts(lake, tables.TableName("base", "legal_entity")).rows > 0
+    result = q.query(lake, "SELECT uscc, name FROM lake.base.legal_entity LIMIT 1", with_base)
+    assert result.titles == {"uscc": "统一社会信用代码", "name": "单位名称"}
+    with pytest.raises(q.UnknownTable):  # the base libraries open no way to the pipeline's own tables
+        q.query(lake, "SELECT * FROM standardized.enterprise_registration", with_base)
+
+
+@pytest.mark.spark
+def test_table_list_and_describe_know_the_base_libraries(lake, with_base):
+    found, _ = q.table_list(lake, with_base)
+    by_table = {t["table"]: t for t in found}
+    for lib in ("legal_entity", "population"):
+        main, conflicts = by_table[f"base.{lib}"], by_table[f"base.{lib}_conflicts"]
+        facts = tables.table_facts(lake, tables.TableName("base", lib))
+        assert main["kind"] == conflicts["kind"] == "base" and main["exists"]
+        assert main["rows"] == facts.rows and main["freshness"] == "on_time"
+        assert main["directory_prefix"] == conflicts["directory_prefix"] == f"10{1 if lib == 'population' else 2}000"
+        assert conflicts["name"] == f"{main['name']}（冲突）"
+    info = q.describe(lake, with_base, "base.population")
+    cols = {c["name"]: c for c in info["columns"]}
+    assert info["kind"] == "base" and cols["cn_id"]["mask"] == "cn_id" and cols["birth_year"]["mask"] == "year"
+    assert cols["_source_count"]["title"] == "来源数"
+
+
 # ---- citylake tables and citylake describe --------------------------------------------------------------
 @pytest.mark.spark
 def test_table_list_has_every_registration_and_the_reference_tables(lake, regs):
@@ -407,7 +446,9 @@ def test_a_default_caller_never_receives_a_citizen_id_or_mobile_in_full(spark, l
             continue
         result = q.query(lake, f"SELECT * FROM {tables.curated_table(reg).ident}", regs, engine=engine)
         for row in result.table.to_pylist():
-            text = " ".join(str(v) for k, v in row.items() if k != "_record_key" and v is not None)
+            # keyed hashes (_record_key, _<library>_key) are hex digests, not values a person reads
+            text = " ".join(str(v) for k, v in row.items()
+                            if not (k.startswith("_") and k.endswith("_key")) and v is not None)
             ids = [m for m in whole_id.findall(text) if _is_citizen_id(m)]  # a USCC may be 18 digits too
             assert not ids and not whole_mobile.search(text), row
             if reg.resource == "resident_population":

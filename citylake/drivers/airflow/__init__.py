@@ -10,6 +10,7 @@ DAG ids
     ``citylake_publication``  republishes the directory on any curated-asset update
     ``citylake_freshness``    daily freshness report
     ``citylake_maintenance``  nightly table maintenance: compaction, snapshot expiry
+    ``citylake_base_libraries``  the base libraries, on any update of a curated asset they are built from
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ DAG_PREFIX = "citylake_"
 PUBLICATION_DAG_ID = "citylake_publication"
 FRESHNESS_DAG_ID = "citylake_freshness"
 MAINTENANCE_DAG_ID = "citylake_maintenance"
+BASE_DAG_ID = "citylake_base_libraries"
 OWNER = "citylake-data-engineering"
 
 

@@ -20,6 +20,11 @@ the chain (:mod:`citylake.stages.chain`, the single definition of the order)::
   (step, batch, reason) goes into the receipts of the batches it stopped.
 * ``watcher`` fails the DAG run if any task failed (receipts go out either way).
 
+Base-library DAG ``citylake_base_libraries`` — scheduled on the curated assets of every resource
+feeding a base library (:mod:`citylake.stages.base`); one ``sparkjob.py base --resource <library>``
+submit per library, each updating the library's asset ``citylake://base/<library>`` (the publication
+DAG is scheduled on those too).
+
 Maintenance DAG ``citylake_maintenance`` — nightly, one ``sparkjob.py maintain`` submit per resource:
 compact its tables and expire snapshots past the retention (:mod:`citylake.stages.maintain`).
 """
@@ -33,9 +38,10 @@ import pendulum
 from airflow.sdk import DAG, Asset, AssetAny, BaseHook, TaskGroup, TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from citylake.core.registry import Registration, registrations_by_department
+from citylake.core.registry import BaseLibrary, Registration, load_base_libraries, registrations_by_department
 from citylake.core.settings import Settings
 from citylake.drivers.airflow import (
+    BASE_DAG_ID,
     FRESHNESS_DAG_ID,
     MAINTENANCE_DAG_ID,
     OWNER,
@@ -46,7 +52,7 @@ from citylake.drivers.airflow.lineage import publication_task_lineage, task_line
 from citylake.drivers.airflow.operators import FAILURE_XCOM_KEY, StageSparkSubmitOperator
 from citylake.drivers.airflow.schedules import FRESHNESS_SCHEDULE, TIMEZONE, department_schedule, most_frequent_cycle
 from citylake.drivers.airflow.tasks import MAINTAIN, StageError, StageFailure
-from citylake.stages.chain import AFTER_FIRST, ALL_STEPS, FIRST_STEP, SPARK_STEPS, code_path, steps
+from citylake.stages.chain import AFTER_FIRST, ALL_STEPS, BASE_STEP, FIRST_STEP, SPARK_STEPS, code_path, steps
 
 START_DATE = pendulum.datetime(2024, 1, 1, tz=TIMEZONE)
 # Beijing time, after the nightly department runs (02:00, weekly/monthly 03:00) and before the
@@ -296,7 +302,7 @@ def curated_assets(settings: Settings | None = None) -> list[Asset]:
 
 def build_publication_dag(settings: Settings | None = None) -> DAG:
     settings = settings or Settings.from_env()
-    assets = curated_assets(settings)
+    assets = curated_assets(settings) + base_assets(settings)
     regs = [r for rs in registrations_by_department(settings.resources_dir).values() for r in rs]
     with DAG(
         dag_id=PUBLICATION_DAG_ID,
@@ -338,6 +344,68 @@ def build_publication_dag(settings: Settings | None = None) -> DAG:
             }
 
         publish()
+    return dag
+
+
+# ---- base libraries -----------------------------------------------------------------------------------
+def base_asset(lib: BaseLibrary) -> Asset:
+    return Asset(f"citylake://base/{lib.name}")
+
+
+def base_assets(settings: Settings | None = None) -> list[Asset]:
+    settings = settings or Settings.from_env()
+    return [base_asset(lib) for lib in load_base_libraries(settings.resources_dir)]
+
+
+class BaseLibrarySubmitOperator(StageSparkSubmitOperator):
+    """spark-submit ``sparkjob.py base --resource <library>``: build one base library. No batches:
+    the library decides itself whether a source changed (it is then ``unchanged``)."""
+
+    def __init__(self, *, library: str, settings: Settings | None = None, **kwargs):
+        super().__init__(stage=BASE_STEP, department="base", resource=library, settings=settings, **kwargs)
+
+    def execute(self, context):
+        self._prepare_environment()
+        try:
+            return super(StageSparkSubmitOperator, self).execute(context)
+        except Exception as exc:
+            raise AirflowException(f"{BASE_STEP} {self.resource}: {exc}") from exc
+
+
+def build_base_dag(settings: Settings | None = None) -> DAG:
+    settings = settings or Settings.from_env()
+    libs = load_base_libraries(settings.resources_dir)
+    sources = sorted({s.reg.asset_uri for lib in libs for s in lib.sources})
+    with DAG(
+        dag_id=BASE_DAG_ID,
+        description="The base libraries (基础库), joined across departments from the curated tables",
+        schedule=AssetAny(*[Asset(uri) for uri in sources]),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(settings),
+        tags=["citylake", "base-library", *(lib.reg.name for lib in libs)],
+        doc_md="\n".join([
+            "# 基础库 — base libraries",
+            "",
+            "Runs whenever a curated resource feeding a base library is updated (any of: "
+            + ", ".join(f"`{u}`" for u in sources) + "), and on demand. One task per library:",
+            "",
+            *[f"* `{lib.name}` {lib.reg.name} (`base.{lib.name}`, `base.{lib.name}_conflicts`) from "
+              + ", ".join(f"`{s.reg.department}.{s.reg.resource}`" for s in lib.sources) for lib in libs],
+            "",
+            f"Code: {_code('citylake/stages/base.py')} `build_library()` via "
+            f"`spark-submit {_code('citylake/drivers/sparkjob.py')} base --resource <library>`; wiring "
+            f"{_code('citylake/drivers/airflow/factory.py')}; the libraries: `registrations/base/`.",
+        ]),
+    ) as dag:
+        for lib in libs:
+            BaseLibrarySubmitOperator(
+                task_id=lib.name, library=lib.name, settings=settings, outlets=[base_asset(lib)],
+                doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} base --resource {lib.name}`: "
+                f"{lib.reg.name} from {', '.join(s.reg.resource for s in lib.sources)}; updates asset "
+                f"`{base_asset(lib).uri}`. Code: {_code('citylake/stages/base.py')}.",
+            )
     return dag
 
 

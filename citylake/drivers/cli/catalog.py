@@ -7,7 +7,7 @@ import json
 
 from citylake.core.registry import RegistrationError
 from citylake.core.settings import Settings
-from citylake.drivers.cli.common import UsageError, fail, registrations
+from citylake.drivers.cli.common import UsageError, fail, registrations, with_base_libraries
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +43,8 @@ def run(args) -> int:
     settings = Settings.from_env()
     try:
         # A missing or empty folder would publish (or diff) every resource as withdrawn.
-        regs = registrations(settings.resources_dir) if args.action == "publish" or args.pending else None
+        regs = (with_base_libraries(settings.resources_dir, registrations(settings.resources_dir))
+                if args.action == "publish" or args.pending else None)
         if args.action == "publish":
             settings.ensure_local_dirs()
             result = publish(settings, regs, base_url=args.base_url)

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from citylake.core.registry import Registration, load_registrations
+from citylake.core.registry import Registration, load_base_libraries, load_registrations
 from citylake.core.settings import ENV
 
 USAGE = 2  # exit code of a usage error, as argparse uses
@@ -45,3 +45,9 @@ def registrations(resources_dir: Path | str, hint: str = ENV["resources_dir"]) -
         raise UsageError(f"no registrations in {path} (expected <department>/<resource>.yaml files)")
     return regs
 
+
+
+def with_base_libraries(resources_dir: Path | str, regs: list[Registration]) -> list[Registration]:
+    """``regs`` and the base libraries' registrations (``registrations/base/``): what the directory
+    lists and analysts query."""
+    return regs + [lib.reg for lib in load_base_libraries(resources_dir, regs)]

@@ -7,6 +7,8 @@ a live line on a terminal, plain lines otherwise (:mod:`citylake.drivers.cli.pro
 Every step but ``detect`` holds the resource's lease for that step (:mod:`citylake.core.lease`):
 when another run (another ``citylake run``, an Airflow task) holds it, the resource is reported busy
 on stderr, by whom and since when, and the other resources still run; ``--wait`` waits for it instead.
+After the resources' steps, the base libraries they feed are built (``base``: the step after the
+chain, :func:`citylake.stages.chain.run_base`), with every step or ``--stage base`` alone.
 Exit code: 0 done, 2 usage error (unknown resource or department, no registrations), 75 a resource
 was busy (:data:`~citylake.core.lease.BUSY_EXIT`: try again later).
 """
@@ -19,10 +21,20 @@ import sys
 from collections import Counter
 
 from citylake.core.lease import BUSY_EXIT, ResourceBusy
+from citylake.core.registry import load_base_libraries
 from citylake.core.settings import Settings
 from citylake.drivers.cli.common import UsageError, fail, registrations, unknown_names
 from citylake.drivers.cli.progress import ChainProgress
-from citylake.stages.chain import ALL_STEPS, SPARK_STEPS, StepRun, run_resource, steps
+from citylake.stages.chain import (
+    ALL_STEPS,
+    BASE_STEP,
+    SPARK_STEPS,
+    StepRun,
+    libraries_fed_by,
+    run_base,
+    run_resource,
+    steps,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one registered resource (`citylake registrations` lists them)")
     target.add_argument("--department", metavar="DEPARTMENT",
                         help="every resource of one department, e.g. scjg")
-    parser.add_argument("--stage", choices=[*ALL_STEPS, "all"], default="all",
-                        help="run only this step of the chain (default: all, in order)")
+    parser.add_argument("--stage", choices=[*ALL_STEPS, BASE_STEP, "all"], default="all",
+                        help="run only this step of the chain (default: all, in order, then the base "
+                             "libraries the resources feed)")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per resource, with each step's full result")
     parser.add_argument("--quiet", action="store_true",
@@ -72,6 +85,12 @@ def describe(step: str, result) -> str:
                     + (f", {ended:,} key(s) ended by a full snapshot" if ended else "")
                     + f": {rows:,} curated rows, snapshot {_get(result, 'version')}")
         return f"{status}: {rows:,} curated rows"
+    if step == BASE_STEP:
+        status = _get(result, "status")
+        if status == "empty":
+            return "no source curated yet"
+        return (f"{status}: {_get(result, 'rows', 0):,} rows, {_get(result, 'conflicts', 0):,} conflict(s), "
+                f"from {', '.join(_get(result, 'sources', {}) or {})}")
     if not isinstance(result, list):  # not a stage result this knows
         return str(result)
     n = len(result)
@@ -103,6 +122,7 @@ def run(args) -> int:
     try:
         settings = Settings.from_env()
         regs = registrations(settings.resources_dir)
+        libs = load_base_libraries(settings.resources_dir, regs)
     except (ValueError, UsageError) as exc:  # ValueError: a RegistrationError or a bad CITYLAKE_* value
         return fail("run", exc)
     if args.resource is not None:
@@ -114,13 +134,14 @@ def run(args) -> int:
         if not chosen:
             return fail("run", unknown_names("department", [args.department], (r.department for r in regs)))
     only = None if args.stage == "all" else (args.stage,)
+    bases = libraries_fed_by(libs, chosen) if only is None or BASE_STEP in only else []
     for reg in chosen:  # say so before any work starts, not as a traceback halfway
         if reg.source.kind == "sql" and (only is None or "extract" in only) \
                 and not settings.connection_uri(reg.source.conn_id):
             return fail("run", f"{reg.resource} is extracted from connection {reg.source.conn_id!r}: "
                                f"set AIRFLOW_CONN_{reg.source.conn_id.upper()} to its URI")
     spark = None
-    if any(step in SPARK_STEPS and (only is None or step in only) for reg in chosen for step in steps(reg)):
+    if bases or any(step in SPARK_STEPS and (only is None or step in only) for reg in chosen for step in steps(reg)):
         from citylake.core.spark import get_session
 
         spark = get_session(settings, "citylake-run")
@@ -141,8 +162,20 @@ def run(args) -> int:
             else:
                 for s in run_.steps:
                     print(step_line(reg.resource, s), flush=True)
-                if not run_.steps:  # --stage extract on a file resource, or detect on a SQL one
+                if not run_.steps and args.stage != BASE_STEP:  # --stage extract on a file resource, …
                     print(f"{reg.resource}  step {args.stage!r} does not apply to a {reg.source.kind} source")
+        try:
+            built = run_base(spark, settings, bases, on_step=progress.started, on_done=progress.finished,
+                             wait=args.wait)
+        except ResourceBusy as exc:
+            busy, built = True, []
+            print(f"citylake run: {exc}", file=sys.stderr, flush=True)
+        for lib, s in zip(bases, built):
+            if args.json:
+                print(json.dumps({"library": lib.name, BASE_STEP: jsonable(s.result)}, ensure_ascii=False,
+                                 default=str))
+            else:
+                print(step_line(lib.name, s), flush=True)
     if not args.json and progress.done:
         print()
         print(progress.summary())

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from citylake.core import tables
 from citylake.core.lake import Lake
-from citylake.core.registry import Registration, load_registrations
+from citylake.core.registry import Registration, directory_registrations
 from citylake.core.settings import Settings
 from citylake.stages import drop_template
 from citylake.stages.lineage import page_lineage
@@ -205,7 +205,8 @@ def publish(settings: Settings, registrations: list[Registration] | None = None,
             now: datetime | None = None, base_url: str | None = None) -> PublicationResult:
     """One publication of the directory; see the module docstring."""
     now = _utc(now) or datetime.now(UTC)
-    regs = registrations if registrations is not None else load_registrations(settings.resources_dir)
+    # the departments' resources and the base libraries (a base library's entry is 基础信息资源)
+    regs = registrations if registrations is not None else directory_registrations(settings.resources_dir)
     lake = Lake.from_settings(settings)
     facts = {
         reg.resource: collect_facts(lake, reg, now=now, table=tables.table_facts(settings, tables.curated_table(reg)))
@@ -308,9 +309,10 @@ def publish(settings: Settings, registrations: list[Registration] | None = None,
             pub_meta = {"version": version, "published_at": now.isoformat(), "entry_count": len(regs),
                         "changed_count": len(changes)}
             entry_list = sorted(snapshots.values(), key=lambda s: s["code"])
+            chain_regs = [r for r in regs if not r.is_base]  # base libraries: their builds (BUILD_SOURCES)
             outputs = write_outputs(settings, entry_list, pub_meta,
                                     {r: f.to_dict() for r, f in facts.items()}, samples, base_url,
-                                    templates=templates, quality=quality, lineage=page_lineage(settings, regs))
+                                    templates=templates, quality=quality, lineage=page_lineage(settings, chain_regs))
             pub.outputs = outputs
     finally:
         engine.dispose()
@@ -438,7 +440,7 @@ def diff(settings: Settings, *, from_version: int | None = None, to_version: int
         with Session(engine) as session:
             versions = list(session.scalars(select(Publication.version).order_by(Publication.version)))
             if pending:
-                regs = registrations if registrations is not None else load_registrations(settings.resources_dir)
+                regs = registrations if registrations is not None else directory_registrations(settings.resources_dir)
                 old = publication_snapshots(session, to_version or versions[-1]) if versions else {}
                 return changes_between(old, pending_snapshots(session, regs, datetime.now(UTC)))
             if not versions:

@@ -22,7 +22,7 @@ from citylake.core.lake import Lake
 from citylake.core.reasons import reason as reason_string
 from citylake.core.registry import Registration
 from citylake.core.settings import Settings
-from citylake_dev.generate import defects, shapes
+from citylake_dev.generate import defects, overlaps, shapes
 from citylake_dev.generate.cells import GenerationError, cell_text
 from citylake_dev.generate.entities import Record
 from citylake_dev.generate.noise import render_good
@@ -163,6 +163,7 @@ def make_chunk(g: FileGen, chunk: int) -> dict:
     out = chunk_writer(g)
     window: list[tuple] = []  # recent good rows not copied yet: (cells, repeated-column cell, cells left out)
     bad: dict[str, int] = {}
+    planted: list[dict] = []  # good rows that are shared units of a base library (overlaps.py)
     old_rows, old_codes = 0, set()
     cn_id_cells = [k for k, kind in enumerate(g.kinds) if kind == "cn_id"] if g.old_division_share else []
 
@@ -176,7 +177,11 @@ def make_chunk(g: FileGen, chunk: int) -> dict:
             cells = render_good(g, rec, allow_missing=(i > 0), verify=verify)
             left_out = _shape_good_row(g, lay, cells)
             entry = (cells, _extra_cell(g, lay, i), left_out)
-            window.append(entry)
+            shared = overlaps.planted_record(g, i, rec)
+            if shared is not None:
+                planted.append(shared)  # and never copied: a duplicate key would quarantine it
+            else:
+                window.append(entry)
             if len(window) > WINDOW:
                 del window[0]
             out.add(i, _written(lay, entry))
@@ -210,7 +215,8 @@ def make_chunk(g: FileGen, chunk: int) -> dict:
         bad[key] = bad.get(key, 0) + 1
 
     result = out.result()
-    result.update(rows=stop - start, bad=bad, old_division_rows=old_rows, old_division_codes=sorted(old_codes))
+    result.update(rows=stop - start, bad=bad, old_division_rows=old_rows, old_division_codes=sorted(old_codes),
+                  planted=planted)
     return result
 
 
@@ -274,6 +280,7 @@ def write_file(lake: Lake, g: FileGen, chunks: Iterator[dict]) -> dict:
     bad: dict[str, int] = {}
     rows = old_rows = 0
     old_codes: set[str] = set()
+    planted: list[dict] = []
     with _LakeOutput(lake, g.path) as out:
         writer = file_writer(g, out.file)
         writer.begin()
@@ -284,6 +291,7 @@ def write_file(lake: Lake, g: FileGen, chunks: Iterator[dict]) -> dict:
                 bad[key] = bad.get(key, 0) + n
             old_rows += chunk["old_division_rows"]
             old_codes.update(chunk["old_division_codes"])
+            planted += chunk.get("planted", [])
         stats = writer.close()
     if rows != g.rows:
         raise GenerationError(f"{g.path}: wrote {rows} rows, meant {g.rows}")
@@ -305,6 +313,8 @@ def write_file(lake: Lake, g: FileGen, chunks: Iterator[dict]) -> dict:
         entry["lines"] = stats["lines"]
     if g.file_format in ("csv", "xlsx"):  # a legacy .xls reader pads every row to the sheet's width anyway
         entry["short_rows"] = stats["short_rows"]
+    if planted:
+        entry["planted"] = planted
     if g.layout.shape is not None:
         entry.update(shapes.truth(g, g.layout, stats, g.overrides))
     return entry

@@ -29,6 +29,7 @@ from citylake.core.identifiers import (
     latest_division_edition,
 )
 from citylake_dev import fakes
+from citylake_dev.generate import overlaps
 from citylake_dev.generate.cells import GenerationError
 
 OLD_DIVISION_BEFORE = 2002  # codes whose last GB/T 2260 edition is older than this are "old"
@@ -276,7 +277,10 @@ class Record:
 
     def district(self) -> tuple[str, str]:
         if self._district is None:
-            if self.g.has_station:
+            shared = overlaps.shared_unit(self.g, self.i)
+            if shared is not None:
+                self._district = shared["district"]
+            elif self.g.has_station:
                 code = self.station()[2]
                 self._district = (code, self.g.places.division_names[code])
             else:
@@ -346,6 +350,9 @@ class Record:
 
     def _make_org(self) -> dict:
         rng = self.rng
+        shared = overlaps.shared_unit(self.g, self.i)
+        if shared is not None:
+            return {"kind": shared["kind"], "name": shared["name"], "uscc": shared["uscc"]}
         if self.g.enterprise:
             kind = fakes.wchoice(rng, (("91", 80), ("92", 15), ("93", 5)))
         else:

@@ -24,6 +24,7 @@ from citylake.core.identifiers import (
 from citylake.core.registry import FieldSpec, Registration
 from citylake.core.settings import Settings
 from citylake_dev import fakes
+from citylake_dev.generate import overlaps
 from citylake_dev.generate.cells import GenerationError
 from citylake_dev.generate.entities import POLLUTANT_FIELDS, USCC_SERIALS, Permutation, Places, Record, org_check_char
 from citylake_dev.generate.naming import file_name, period, pick_headers
@@ -134,6 +135,8 @@ class FileGen:
         self.reg = reg
         self.rows = rows
         self.index = index
+        self.seed = seed
+        self.resources_dir = settings.resources_dir
         self.seed_text = f"citylake-generate/{seed}/{reg.department}/{reg.resource}/{index}"
         self.rng = random.Random(self.seed_text)
         # the file format, and the cell model its values are written in (an .xls holds cells like an .xlsx)
@@ -374,6 +377,9 @@ class FileGen:
         return others[0] if others else next(iter(codes))
 
     def _address(self, f: FieldSpec, ctx: Record) -> str:
+        shared = overlaps.shared_unit(self, ctx.i)
+        if shared is not None:
+            return shared["address"]
         code, name = ctx.district()
         return fakes.street_address(self.rng, code, name, "home" if self.homes else "office")
 

@@ -8,9 +8,10 @@ from collections import defaultdict
 
 import pytest
 
-from citylake.core.registry import registrations_by_department
+from citylake.core.registry import load_base_libraries, registrations_by_department
 from citylake.core.settings import REPO_ROOT
 from citylake.drivers.airflow import (
+    BASE_DAG_ID,
     FRESHNESS_DAG_ID,
     MAINTENANCE_DAG_ID,
     OWNER,
@@ -24,6 +25,7 @@ DAGS_FOLDER = REPO_ROOT / "dags"
 RESOURCES = REPO_ROOT / "registrations"
 
 BY_DEPT = registrations_by_department(RESOURCES)
+LIBRARIES = load_base_libraries(RESOURCES)
 STAGES_FILE = ["detect", "ingest", "conform", "check", "curate", "receipt"]
 STAGES_SQL = ["extract", "ingest", "conform", "check", "curate", "receipt"]
 
@@ -31,13 +33,14 @@ STAGES_SQL = ["extract", "ingest", "conform", "check", "curate", "receipt"]
 def test_every_dag_file_imports_without_errors(dagbag):
     assert dagbag.import_errors == {}
     files = {p.name for p in DAGS_FOLDER.glob("*.py")}
-    assert files == {"departments.py", "publication.py", "freshness.py", "maintenance.py"}
+    assert files == {"departments.py", "publication.py", "freshness.py", "maintenance.py", "base_libraries.py"}
     loaded_from = {dag.fileloc.rsplit("/", 1)[-1] for dag in dagbag.dags.values()}
     assert loaded_from == files, "every DAG file contributes DAGs (and passes the safe-mode heuristic)"
 
 
 def test_expected_dags(dagbag):
-    expected = {department_dag_id(d) for d in BY_DEPT} | {PUBLICATION_DAG_ID, FRESHNESS_DAG_ID, MAINTENANCE_DAG_ID}
+    expected = {department_dag_id(d) for d in BY_DEPT} | {PUBLICATION_DAG_ID, FRESHNESS_DAG_ID, MAINTENANCE_DAG_ID,
+                                                           BASE_DAG_ID}
     assert set(dagbag.dag_ids) == expected
 
 
@@ -56,7 +59,8 @@ def test_dag_metadata(dagbag, attr):
 
 def test_doc_md_names_the_code_it_runs(dagbag):
     for dag_id, dag in dagbag.dags.items():
-        if dag_id.startswith("citylake_") and dag_id not in (PUBLICATION_DAG_ID, FRESHNESS_DAG_ID, MAINTENANCE_DAG_ID):
+        if dag_id.startswith("citylake_") and dag_id not in (PUBLICATION_DAG_ID, FRESHNESS_DAG_ID, MAINTENANCE_DAG_ID,
+                                                             BASE_DAG_ID):
             for path in ("citylake/stages/conform.py", "citylake/stages/curate.py", "citylake/stages/ingest.py",
                          "citylake/drivers/sparkjob.py", "citylake/stages/chain.py"):
                 assert path in dag.doc_md, f"{dag_id} doc_md does not mention {path}"
@@ -64,6 +68,7 @@ def test_doc_md_names_the_code_it_runs(dagbag):
     assert "citylake/stages/publish/publish.py" in dagbag.dags[PUBLICATION_DAG_ID].doc_md
     assert "citylake/stages/freshness.py" in dagbag.dags[FRESHNESS_DAG_ID].doc_md
     assert "citylake/stages/maintain.py" in dagbag.dags[MAINTENANCE_DAG_ID].doc_md
+    assert "citylake/stages/base.py" in dagbag.dags[BASE_DAG_ID].doc_md
 
 
 def test_owner_retries_backoff_and_task_docs(dagbag):
@@ -157,7 +162,25 @@ def test_publication_is_scheduled_on_every_curated_asset(dagbag):
     schedule = dagbag.dags[PUBLICATION_DAG_ID].schedule
     assert isinstance(schedule, AssetAny), "any curated update republishes (not all of them)"
     uris = {a.uri for a in schedule.objects}
-    assert uris == {r.asset_uri for regs in BY_DEPT.values() for r in regs}
+    assert uris == {r.asset_uri for regs in BY_DEPT.values() for r in regs} | {
+        f"citylake://base/{lib.name}" for lib in LIBRARIES}
+
+
+def test_base_libraries_are_scheduled_on_their_sources_assets(dagbag):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    from airflow.sdk import AssetAny
+
+    dag = dagbag.dags[BASE_DAG_ID]
+    assert isinstance(dag.schedule, AssetAny), "any source's update rebuilds"
+    assert {a.uri for a in dag.schedule.objects} == {s.reg.asset_uri for lib in LIBRARIES for s in lib.sources}
+    assert {"enterprise_registration", "housing_fund_units"} <= {
+        s.reg.resource for lib in LIBRARIES if lib.name == "legal_entity" for s in lib.sources}
+    assert {t.task_id for t in dag.tasks} == {lib.name for lib in LIBRARIES} == {"legal_entity", "population"}
+    for lib in LIBRARIES:
+        op = dag.get_task(lib.name)
+        assert isinstance(op, SparkSubmitOperator) and op._conn_id == "spark_default"
+        assert op.application_args == ["base", "--resource", lib.name]
+        assert [o.uri for o in op.outlets] == [f"citylake://base/{lib.name}"]
 
 
 def test_dag_files_are_thin_and_independent():

@@ -12,7 +12,7 @@ import pytest
 import citylake
 from citylake.core.lake import Lake
 from citylake.core.reasons import REASONS
-from citylake.core.registry import load_registrations
+from citylake.core.registry import directory_registrations, load_registrations
 from citylake.core.zones import landing_dir
 from citylake.drivers.cli import main
 from citylake.drivers.cli.main import build_parser
@@ -215,9 +215,12 @@ def test_describe_each_step():
     assert describe("detect", ["landing/a.csv"]) == "1 file(s) waiting in landing"
     assert describe("extract", SimpleNamespace(rows=0, batch_id=None)) == "no new rows"
     assert describe("extract", SimpleNamespace(rows=5, batch_id="ab12")) == "5 new row(s) into raw batch ab12"
+    built = SimpleNamespace(status="built", rows=12, conflicts=3, sources={"a": 1, "b": 2})
+    assert describe("base", built) == "built: 12 rows, 3 conflict(s), from a, b"
+    assert describe("base", SimpleNamespace(status="empty")) == "no source curated yet"
 
 
-def test_catalog_diff_json(env, regs, capsys):
+def test_catalog_diff_json(env, settings, regs, capsys):
     assert run(capsys, "catalog", "publish")[0] == 0
     assert run(capsys, "catalog", "publish")[0] == 0
     code, out, _ = run(capsys, "catalog", "diff", "--json", "--from", "1", "--to", "2")
@@ -225,7 +228,10 @@ def test_catalog_diff_json(env, regs, capsys):
     code, out, _ = run(capsys, "catalog", "diff", "--json", "--to", "1")
     changes = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and {c["kind"] for c in changes} == {"added"}
-    assert sorted(c["resource"] for c in changes) == sorted(r.resource for r in regs)
+    # every resource and every base library (registrations/base/) is a directory entry
+    entries = directory_registrations(settings.resources_dir)
+    assert sorted(c["resource"] for c in changes) == sorted(r.resource for r in entries)
+    assert {r.resource for r in regs} < {r.resource for r in entries}
     assert set(changes[0]) == {"kind", "resource", "code", "name", "details"}
 
 

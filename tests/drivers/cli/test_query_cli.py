@@ -34,6 +34,10 @@ def test_count_is_the_curated_row_count_for_every_resource(lake_env, regs, capsy
         lines = out.splitlines()
         assert code == 0 and lines[0].strip() == "n" and lines[2].strip() == str(curated_rows(lake_env, reg))
         assert lines[-1].startswith(f"1 row · {engine} · ")
+    for name in ("base.legal_entity", "base.population"):  # the base libraries the chain built from RESOURCES
+        rows = tables.table_facts(lake_env, tables.TableName(*name.split("."))).rows
+        code, out, err = run(capsys, "query", "--engine", engine, "--format", "json", f"SELECT count(*) AS n FROM {name}")
+        assert (code, err) == (0, "") and json.loads(out) == [{"n": rows}] and rows > 0
 
 
 @pytest.mark.spark
@@ -87,7 +91,8 @@ def test_the_sql_can_come_from_standard_input(lake_env, regs, capsys, monkeypatc
 @pytest.mark.spark
 def test_what_cannot_run_is_a_usage_error(lake_env, regs, capsys, tmp_path):
     code, out, err = run(capsys, "query", "SELECT count(*) FROM standardized.enterprise_registration")
-    known = ", ".join(sorted([*(tables.curated_table(r).ident for r in regs.values()),
+    base = [f"base.{lib}{suffix}" for lib in ("legal_entity", "population") for suffix in ("", "_conflicts")]
+    known = ", ".join(sorted([*(tables.curated_table(r).ident for r in regs.values()), *base,
                               "ref.codes", "ref.division_editions", "ref.divisions"]))
     assert code == 2 and out == ""
     assert err == (f"citylake query: error: unknown table: standardized.enterprise_registration; registered tables: "

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from citylake.core import tables
-from citylake.core.registry import load_registrations
+from citylake.core.registry import load_base_libraries, load_registrations
 from citylake.stages.publish.publish import publish
 from tests.drivers.cli.helpers import run
 from tests.stages.test_query import RESOURCES, curated_rows
@@ -17,7 +17,15 @@ from tests.stages.test_query import RESOURCES, curated_rows
 
 @pytest.fixture(scope="module")
 def regs(query_lake):
-    return load_registrations(query_lake.resources_dir)
+    regs = load_registrations(query_lake.resources_dir)
+    return regs + [lib.reg for lib in load_base_libraries(query_lake.resources_dir, regs)]
+
+
+def _tables(reg) -> list[str]:
+    """The queryable tables of a registration: a base library has its conflicts table too."""
+    if reg.is_base:
+        return [tables.base_table(reg).ident, tables.base_conflicts_table(reg).ident]
+    return [tables.curated_table(reg).ident]
 
 
 def _line(out: str, table: str) -> list[str]:
@@ -30,12 +38,15 @@ def test_tables_lists_every_resource_with_its_directory_code(lake_env, regs, cap
     code, out, err = run(capsys, "tables", "--json")
     assert (code, err) == (0, "")
     found = {t["table"]: t for t in json.loads(out)}
-    assert set(found) == {tables.curated_table(r).ident for r in regs} | {"ref.divisions", "ref.division_editions",
-                                                                          "ref.codes"}
+    assert set(found) == {t for r in regs for t in _tables(r)} | {"ref.divisions", "ref.division_editions",
+                                                                   "ref.codes"}
     for reg in regs:
         t = found[tables.curated_table(reg).ident]
         assert (t["name"], t["provider"], t["update_cycle"]) == (reg.name, reg.department_name, reg.update_cycle)
-        if reg.resource in RESOURCES:
+        if reg.is_base:  # built from RESOURCES by the chain's last step
+            assert t["kind"] == "base" and t["exists"]
+            assert t["rows"] == tables.table_facts(lake_env, tables.base_table(reg)).rows > 0
+        elif reg.resource in RESOURCES:
             assert t["rows"] == curated_rows(lake_env, reg) and t["freshness_zh"] == "按时更新"
             assert 0 < t["quality_pass_rate"] <= 1
         else:
@@ -43,10 +54,12 @@ def test_tables_lists_every_resource_with_its_directory_code(lake_env, regs, cap
 
     publish(lake_env)  # assigns the directory codes (目录代码)
     code, out, _ = run(capsys, "tables", "--json")
-    codes = {t["table"]: t["directory_code"] for t in json.loads(out) if t["kind"] == "curated"}
+    codes = {t["table"]: t["directory_code"] for t in json.loads(out) if t["kind"] in ("curated", "base")}
     assert len(set(codes.values())) == len(regs)
     for reg in regs:
-        assert codes[tables.curated_table(reg).ident].startswith(f"{reg.classification.prefix}/00000")
+        for table in _tables(reg):  # a library's conflicts table has the library's code
+            assert codes[table].startswith(f"{reg.classification.prefix}/00000")
+    assert _line(run(capsys, "tables")[1], "base.legal_entity")[:2] == [codes["base.legal_entity"], "base.legal_entity"]
 
     code, out, err = run(capsys, "tables")
     assert (code, err) == (0, "")
@@ -86,7 +99,7 @@ def test_describe_shows_titles_types_sensitivity_and_masks(lake_env, regs, capsy
 @pytest.mark.spark
 def test_describe_an_unknown_table_lists_the_known_ones(lake_env, regs, capsys):
     code, out, err = run(capsys, "describe", "standardized.resident_population")
-    known = ", ".join(sorted([*(tables.curated_table(r).ident for r in regs),
+    known = ", ".join(sorted([*(t for r in regs for t in _tables(r)),
                               "ref.codes", "ref.division_editions", "ref.divisions"]))
     assert code == 2 and out == ""
     assert err == f"citylake describe: error: unknown table: standardized.resident_population; registered tables: {known}\n"
