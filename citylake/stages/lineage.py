@@ -48,8 +48,10 @@ from citylake.core.registry import Registration
 from citylake.core.settings import Settings
 
 # "module:function" names of the functions that return the lake's builds (list[Build]) for
-# (settings, registrations). A base library adds its module's function here.
-BUILD_SOURCES: tuple[str, ...] = ()
+# (settings, registrations). The base libraries are one entry.
+BUILD_SOURCES: tuple[str, ...] = ("citylake.stages.lineage:base_library_builds",)
+# A base library's registration (registrations/base/) has this source kind: its build describes it.
+BASE_KIND = "base"
 
 # What each step reads and writes, by zone ("source" is the landing drop of a file resource and
 # the source table of a SQL one). A SQL resource's extract writes raw itself; its ingest only
@@ -207,7 +209,11 @@ def directory_dataset(settings: Settings) -> DatasetRef:
 
 # ---- what each job reads and writes ------------------------------------------------------------
 def datasets(step: str, reg: Registration, settings: Settings) -> tuple[list[DatasetRef], list[DatasetRef]]:
-    """(inputs, outputs) of one step of one resource (a chain step, or ``maintain``)."""
+    """(inputs, outputs) of one step of one resource (a chain step, or ``maintain``); for a base
+    library's registration, of its build."""
+    if reg.source.kind == BASE_KIND:
+        [build] = [b for b in base_library_builds(settings, None) if b.owner == reg.resource]
+        return build_datasets(build, settings)
     if step not in STEP_ZONES:
         raise ValueError(f"unknown step {step!r} (one of {', '.join(STEP_ZONES)})")
     ins, outs = STEP_ZONES[step]
@@ -234,11 +240,24 @@ def builds(settings: Settings, regs: list[Registration]) -> list[Build]:
     return out
 
 
+def base_library_builds(settings: Settings, regs: list[Registration] | None) -> list[Build]:
+    """The base libraries (基础库, :mod:`citylake.stages.base`): each built from the curated tables of
+    the resources marking it, into ``base.<library>`` and ``base.<library>_conflicts``."""
+    from citylake.core.registry import load_base_libraries
+
+    regs = None if regs is None else [r for r in regs if r.source.kind != BASE_KIND]
+    return [Build("base", tuple(tables.curated_table(s.reg).ident for s in lib.sources),
+                  (tables.base_table(lib.reg).ident, tables.base_conflicts_table(lib.reg).ident),
+                  owner=lib.name, title=lib.reg.name)
+            for lib in load_base_libraries(settings.resources_dir, regs)]
+
+
 def publication_datasets(settings: Settings, regs: list[Registration],
                          extra: list[Build] | None = None) -> tuple[list[DatasetRef], list[DatasetRef]]:
     """The directory publication (and the freshness report): every curated and built table in,
     the directory out."""
-    ins = [zone_of(settings, reg, "curated") for reg in sorted(regs, key=lambda r: r.resource)]
+    ins = [zone_of(settings, reg, "curated") for reg in sorted(regs, key=lambda r: r.resource)
+           if reg.source.kind != BASE_KIND]
     for b in builds(settings, regs) if extra is None else extra:
         ins += build_datasets(b, settings)[1]
     return ins, [directory_dataset(settings)]
@@ -249,6 +268,7 @@ def jobs(settings: Settings, regs: list[Registration], extra: list[Build] | None
     from citylake.stages.chain import steps
 
     out: list[Job] = []
+    regs = [r for r in regs if r.source.kind != BASE_KIND]  # described by their builds
     for reg in sorted(regs, key=lambda r: r.resource):
         for step in (*steps(reg), "maintain"):
             ins, outs = datasets(step, reg, settings)

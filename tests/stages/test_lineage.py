@@ -125,3 +125,30 @@ def test_a_build_declares_its_inputs_and_outputs_once_and_both_pages_show_it(set
     # the publication reads the built tables too
     pub_in, [directory] = lineage.publication_datasets(settings, all_regs)
     assert "base.legal_entity" in {d.label for d in pub_in} and directory.zone == "directory"
+
+
+def test_each_base_library_is_a_build_of_the_curated_tables_marking_it(settings, regs):
+    from citylake.core.registry import directory_registrations, load_base_libraries
+
+    libs = load_base_libraries(settings.resources_dir)
+    assert libs, "no base library registered"
+    builds = {b.owner: b for b in lineage.builds(settings, list(regs.values()))}
+    assert set(builds) == {lib.name for lib in libs}
+    for lib in libs:
+        assert set(builds[lib.name].inputs) == {tables.curated_table(s.reg).ident for s in lib.sources}
+        assert builds[lib.name].outputs == (f"base.{lib.name}", f"base.{lib.name}_conflicts")
+    # a base library's own registration (what its Airflow task loads) answers with its build
+    everything = directory_registrations(settings.resources_dir)
+    legal = next(r for r in everything if r.resource == "legal_entity")
+    ins, outs = lineage.datasets("base", legal, settings)
+    assert {d.label for d in ins} == {"scjg.enterprise_registration", "gjj.housing_fund_units"}
+    assert [d.label for d in outs] == ["base.legal_entity", "base.legal_entity_conflicts"]
+    # the directory: the library comes from its sources' tables, which say it is built from them
+    views = lineage.page_lineage(settings, everything)
+    [step] = views["legal_entity"]["comes_from"]
+    assert {(d["label"], d["owner"]) for d in step["inputs"]} == {
+        ("scjg.enterprise_registration", "enterprise_registration"), ("gjj.housing_fund_units", "housing_fund_units")}
+    for source in ("enterprise_registration", "housing_fund_units"):
+        assert [b["owner"] for b in views[source]["builds"]] == ["legal_entity"], source
+    assert [b["owner"] for b in views["resident_population"]["builds"]] == ["population"]
+    assert views["air_quality_hourly"]["builds"] == []

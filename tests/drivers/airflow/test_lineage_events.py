@@ -1,6 +1,7 @@
 """OpenLineage through Airflow: a department DAG run offline (`airflow dags test`) on a small
 generated drop writes an event for every task that reads or writes a zone, to the embedded file
-transport, and the events chain the resource's data from its landing drop to its curated table."""
+transport, and the events chain the resource's data from its landing drop to its curated table,
+and on, through the base-library DAG, to the legal-entity base library."""
 
 from __future__ import annotations
 
@@ -78,3 +79,42 @@ def test_the_events_chain_landing_to_raw_to_standardized_to_curated(run):
         landing, raw, std, curated = (lineage.zone_of(settings, reg, z).key
                                       for z in ("source", "raw", "standardized", "curated"))
         assert (landing, raw) in edges and (raw, std) in edges and (std, curated) in edges, reg.resource
+
+
+@pytest.fixture(scope="module")
+def base_run(run):
+    """Then the other source of the legal-entity base library (gjj) and the base-library DAG."""
+    from citylake.core.registry import load_base_libraries
+    from citylake.drivers.airflow import BASE_DAG_ID
+    from citylake_dev.airflow_embedded import dag_run, read_lineage_events
+    from citylake_dev.generate import generate
+
+    settings, _regs, _outcome, _events = run
+    [lib] = [lib for lib in load_base_libraries(settings.resources_dir) if lib.name == "legal_entity"]
+    others = [s.reg for s in lib.sources if s.reg.department != DEPT]
+    generate(settings, others, rows=ROWS, seed=SEED)
+    outcomes = [dag_run(f"citylake_{d}", settings=settings) for d in sorted({r.department for r in others})]
+    outcomes.append(dag_run(BASE_DAG_ID, settings=settings))
+    return settings, lib, outcomes, read_lineage_events(settings)
+
+
+def test_the_base_library_task_reports_its_sources_and_tables(base_run):
+    from citylake.drivers.airflow import BASE_DAG_ID
+
+    settings, lib, outcomes, events = base_run
+    # the legal-entity task is what this checks; the population library's sources were not run
+    job = f"{BASE_DAG_ID}.{lib.name}"
+    done = {e["job"]["name"]: e for e in events if e["eventType"] == "COMPLETE"}
+    assert job in done, ([(o.dag_id, o.state, o.failed_tasks) for o in outcomes], sorted(done))
+    [build] = [b for b in lineage.builds(settings, load_registrations(settings.resources_dir)) if b.owner == lib.name]
+    ins, outs = lineage.build_datasets(build, settings)
+    assert {_key(d) for d in done[job]["inputs"]} == {d.key for d in ins}
+    assert [_key(d) for d in done[job]["outputs"]] == [d.key for d in outs]
+    # landing → raw → standardized → curated → base, for every source of the library
+    edges = {(_key(i), _key(o)) for e in events if e["eventType"] == "COMPLETE"
+             for i in e.get("inputs", []) for o in e.get("outputs", [])}
+    base_table = outs[0].key
+    for src in lib.sources:
+        landing, raw, std, curated = (lineage.zone_of(settings, src.reg, z).key
+                                      for z in ("source", "raw", "standardized", "curated"))
+        assert {(landing, raw), (raw, std), (std, curated), (curated, base_table)} <= edges, src.reg.resource

@@ -104,3 +104,16 @@ def test_a_source_of_another_entry_links_its_page(settings, small_lake, tmp_path
     assert ("enterprise_registration.html", "scjg.enterprise_registration") in page.links
     upstream = _section(site / "r" / "enterprise_registration.html")
     assert ("housing_fund_units.html", "gjj.housing_fund_units") in upstream.links
+
+
+def test_a_base_library_page_links_its_sources_and_they_link_it(settings, small_lake):
+    # the registered base libraries, as published (no build made up for the test)
+    publish(settings, now=NOW)
+    site = settings.directory_dir / "site"
+    base = _section(site / "r" / "legal_entity.html")
+    assert {("enterprise_registration.html", "scjg.enterprise_registration"),
+            ("housing_fund_units.html", "gjj.housing_fund_units")} <= set(base.links)
+    assert any("base.legal_entity_conflicts" in line for line in base.lines)
+    source = _section(site / "r" / "enterprise_registration.html")
+    assert ("legal_entity.html", "base.legal_entity") in source.links
+    assert ("population.html", "base.population") in _section(site / "r" / "resident_population.html").links
