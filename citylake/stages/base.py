@@ -35,9 +35,10 @@ Personal attributes are masked again by their registered rule (masking a masked 
 nothing); a birth date is kept to its year, so no column completes a masked ID.
 
 Incremental: a build records the curated snapshot of every source (``curated/L/_CURRENT.json``);
-with none changed it does nothing. Otherwise the library is recomputed from the current curated
-tables and written with one ``MERGE`` (insert new keys, update changed rows, delete keys no source
-holds any more), so a snapshot holds only what changed; the conflicts table is replaced.
+with none changed (and the library and its markers as they were) it does nothing. Otherwise the
+library is recomputed from the current curated tables and written with one ``MERGE`` (insert new
+keys, update changed rows, delete keys no source holds any more), so a snapshot holds only what
+changed; the conflicts table is replaced.
 """
 
 from __future__ import annotations
@@ -164,6 +165,14 @@ def _differs(columns: list[str]) -> str:
     return " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in columns) or "FALSE"
 
 
+def definition(lib: BaseLibrary) -> dict:
+    """What the library is made of: its fields and rules, and each source's marked fields."""
+    src = lib.reg.source
+    return {"fields": [[f.name, f.type, f.sensitivity, f.effective_mask] for f in lib.reg.fields],
+            "authority": list(src.authority), "compare": list(src.compare),
+            "sources": {s.reg.resource: {"key": s.key, **s.attributes} for s in lib.sources}}
+
+
 def build_library(spark: SparkSession, settings: Settings, lib: BaseLibrary, *, force: bool = False) -> BaseResult:
     """Build (or bring up to date) one base library; see the module docstring."""
     use_catalog(spark, settings)
@@ -186,7 +195,7 @@ def build_library(spark: SparkSession, settings: Settings, lib: BaseLibrary, *, 
     if not parts:
         return BaseResult(lib.name, "empty")
     if (not force and before.get("sources") == seen and before.get("record_key_id") == kid
-            and spark.catalog.tableExists(table.spark(settings))):
+            and before.get("definition") == definition(lib) and spark.catalog.tableExists(table.spark(settings))):
         return BaseResult(lib.name, "unchanged", int(before.get("rows", 0)), int(before.get("conflicts", 0)),
                           before.get("version"), seen)
     rows = parts[0]
@@ -231,6 +240,7 @@ def build_library(spark: SparkSession, settings: Settings, lib: BaseLibrary, *, 
         "updated_at": now_utc().isoformat(),
         "received_through": max(received, default=None),
         "record_key_id": kid,
+        "definition": definition(lib),  # a changed library or marker rebuilds it, sources unchanged or not
     }
     lake.write_json(pointer_path, pointer)
     rows.unpersist()

@@ -10,8 +10,9 @@
   executor; several DAGs share one subprocess, so Airflow starts once). Each run's output goes to
   ``$CITYLAKE_HOME/airflow/logs/dag-runs/<dag_id>/<logical date>.log``; the runs are recorded in
   the metadata database. ``run_dag`` returns ``"success"`` or ``"failed"``.
-* :func:`run_all` — every department DAG, then the freshness report, then the directory
-  publication (what the curated-asset events trigger in production). Truthy when all succeeded.
+* :func:`run_all` — every department DAG, then the base libraries, then the freshness report, then
+  the directory publication (what the curated-asset events trigger in production). Truthy when all
+  succeeded.
 * OpenLineage: every task's START/COMPLETE/FAIL event, with the datasets it reads and writes
   (:mod:`citylake.stages.lineage`), is appended to :func:`openlineage_events_path`
   (``$CITYLAKE_HOME/openlineage/events.jsonl``, one JSON event a line; :func:`read_lineage_events`).
@@ -329,12 +330,13 @@ def department_dag_ids(settings: Settings) -> list[str]:
 
 def run_all(settings: Settings | None = None, rows: int | None = None, seed: int | None = None, *,
             freshness: bool = True, echo: bool = True) -> RunAllResult:
-    """Every department DAG, then the freshness report, then the directory publication.
+    """Every department DAG, then the base libraries, then the freshness report, then the directory
+    publication.
 
     The demo's SQL source is seeded first when its SQLite file does not exist yet (``rows``,
     ``seed``). The result is truthy when every run succeeded; ``.runs`` has each outcome.
     """
-    from citylake.drivers.airflow import FRESHNESS_DAG_ID, PUBLICATION_DAG_ID
+    from citylake.drivers.airflow import BASE_DAG_ID, FRESHNESS_DAG_ID, PUBLICATION_DAG_ID
 
     settings = settings or Settings.from_env()
     settings.ensure_local_dirs()
@@ -351,7 +353,7 @@ def run_all(settings: Settings | None = None, rows: int | None = None, seed: int
         if echo:
             print(f"airflow: seeded the demo source database {src} "
                   f"({info['inserted']} rows in {DEMO_SOURCE_TABLE})", flush=True)
-    dag_ids = department_dag_ids(settings)
+    dag_ids = [*department_dag_ids(settings), BASE_DAG_ID]  # base libraries after the resources
     if freshness:
         dag_ids.append(FRESHNESS_DAG_ID)
     dag_ids.append(PUBLICATION_DAG_ID)

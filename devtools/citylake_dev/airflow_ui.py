@@ -69,10 +69,11 @@ class AirflowUIError(RuntimeError):
 
 
 def citylake_dag_ids(settings: Settings) -> list[str]:
-    """Every citylake DAG: one per department, the freshness report, the maintenance, the publication."""
-    from citylake.drivers.airflow import FRESHNESS_DAG_ID, MAINTENANCE_DAG_ID, PUBLICATION_DAG_ID
+    """Every citylake DAG: one per department, the base libraries, the freshness report, the
+    maintenance, the publication."""
+    from citylake.drivers.airflow import BASE_DAG_ID, FRESHNESS_DAG_ID, MAINTENANCE_DAG_ID, PUBLICATION_DAG_ID
 
-    return [*department_dag_ids(settings), FRESHNESS_DAG_ID, MAINTENANCE_DAG_ID, PUBLICATION_DAG_ID]
+    return [*department_dag_ids(settings), BASE_DAG_ID, FRESHNESS_DAG_ID, MAINTENANCE_DAG_ID, PUBLICATION_DAG_ID]
 
 
 def passwords_file(settings: Settings) -> Path:

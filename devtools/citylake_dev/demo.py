@@ -176,16 +176,19 @@ def _run(args, settings: Settings) -> int:
 
 
 def _run_direct(settings: Settings, regs) -> None:
+    from citylake.core.registry import load_base_libraries
     from citylake.core.spark import get_session
     from citylake.drivers.cli.progress import ChainProgress
-    from citylake.stages.chain import run_resource
+    from citylake.stages.chain import libraries_fed_by, run_base, run_resource
     from citylake.stages.publish.publish import publish
 
     spark = get_session(settings, "citylake-demo")
     with ChainProgress(spark) as progress:
         for reg in regs:
             run_resource(spark, settings, reg, on_step=progress.started, on_done=progress.finished)
-    publish(settings, regs)
+        libs = libraries_fed_by(load_base_libraries(settings.resources_dir, regs), regs)
+        run_base(spark, settings, libs, on_step=progress.started, on_done=progress.finished)
+    publish(settings)  # every resource and base library
     print(progress.summary())
 
 
@@ -206,7 +209,8 @@ def format_summary(rows: list[dict], settings: Settings) -> str:
     for zone in ("raw", "standardized", "quarantine", "curated", "quality", "receipts"):
         out.append(f"  {zone:12} {lake.uri}/{zone}/")
     # The rows themselves are Iceberg tables: where their files are, and the catalog naming them.
-    out.append(f"tables:    {tables.warehouse_uri(settings)}/ (standardized.<resource>, <dept>.<resource>)")
+    out.append(f"tables:    {tables.warehouse_uri(settings)}/ (standardized.<resource>, <dept>.<resource>, "
+               f"base.<library>[_conflicts])")
     out.append(f"  catalog  {settings.catalog_name} at {settings.catalog_uri}; `citylake history <resource>`")
     return "\n".join(out)
 

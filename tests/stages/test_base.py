@@ -116,10 +116,18 @@ def test_population_is_joined_on_a_keyed_hash_and_stays_masked(spark, built):
     assert "_population_key" not in base.columns
 
 
-def test_nothing_changed_builds_nothing(spark, built):
+def test_nothing_changed_builds_nothing_and_a_rebuild_writes_no_row(spark, built):
     settings, libs, _, _ = built
-    again = build_library(spark, settings, libs["legal_entity"])
+    lib = libs["legal_entity"]
+    again = build_library(spark, settings, lib)
     assert again.status == "unchanged"
+    rows = again.rows
+    forced = build_library(spark, settings, lib, force=True)
+    assert (forced.status, forced.rows) == ("built", rows)
+    # the MERGE matched every row unchanged: its snapshot, if any, added and deleted nothing
+    snap = spark.sql(f"SELECT summary FROM {tables.base_table(lib.reg).spark(settings)}.snapshots "
+                     f"ORDER BY committed_at DESC LIMIT 1").collect()[0]["summary"]
+    assert int(snap.get("added-records", 0)) == 0 and int(snap.get("deleted-records", 0)) == 0
 
 
 def test_directory_entry_query_and_tables_agree(spark, built):

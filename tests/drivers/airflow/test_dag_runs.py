@@ -57,7 +57,8 @@ def test_every_department_dag_and_the_publication_succeed(demo):
     settings, _regs, _, result = demo
     assert result, [(r.dag_id, r.failed_tasks, str(r.log_path)) for r in result.failed]
     ran = [r.dag_id for r in result.runs]
-    assert ran[:-2] == department_dag_ids(settings) and ran[-2:] == ["citylake_freshness", "citylake_publication"]
+    assert ran[:-3] == department_dag_ids(settings)
+    assert ran[-3:] == ["citylake_base_libraries", "citylake_freshness", "citylake_publication"]
     # recorded in the embedded Airflow's metadata, as `airflow dags list-runs` shows them
     for dag_id in ran:
         assert [r["state"] for r in list_runs(settings, dag_id)] == ["success"], dag_id
@@ -75,6 +76,12 @@ def test_zones_receipts_directory_and_freshness(demo):
     sql = regs["social_insurance_enrollment"]
     assert lake.read_json(f"raw/{sql.department}/{sql.resource}/_watermark.json")["history"][0]["rows"] > 0
     assert (settings.directory_dir / "directory.json").exists()
+    # the base libraries, built by their DAG after the departments', are in the directory with their rows
+    entries = {e["resource"]: e for e in json.loads((settings.directory_dir / "directory.json").read_text(
+        encoding="utf-8"))["entries"]}
+    for lib in ("legal_entity", "population"):
+        assert lake.read_json(zones.curated_pointer(lib))["rows"] > 0, lib
+        assert entries[lib]["classification"]["category_name"] == "基础信息资源"
     report = json.loads((settings.directory_dir / "freshness.json").read_text(encoding="utf-8"))
     assert report["counts"]["on_time"] == len(regs)
     assert lake.exists("directory/freshness.json")
