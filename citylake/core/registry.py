@@ -593,6 +593,7 @@ def load_base_libraries(resources_dir: Path | str, regs: list[Registration] | No
     """Every base library under ``<resources_dir>/base/``, with the resources feeding it. A marker
     naming no library, or a field the library does not have, fails naming the file and the field."""
     resources_dir = Path(resources_dir)
+    complete = regs is None  # a caller's subset of the resources may leave an authority out
     regs = load_registrations(resources_dir) if regs is None else regs
     libs = {}
     for path in sorted((resources_dir / BASE_NAMESPACE).glob("*.yaml")):
@@ -624,7 +625,7 @@ def load_base_libraries(resources_dir: Path | str, regs: list[Registration] | No
         if name in taken:
             raise RegistrationError(resources_dir / BASE_NAMESPACE / f"{name}.yaml", "resource",
                                     f"{name!r} is also a department's resource")
-        for resource in lib.source.authority:
+        for resource in lib.source.authority if complete else ():
             if resource not in {s.reg.resource for s in sources[name]}:
                 raise RegistrationError(resources_dir / BASE_NAMESPACE / f"{name}.yaml", "source.authority",
                                         f"{resource!r} does not feed {name} (no field marked base: {name})")

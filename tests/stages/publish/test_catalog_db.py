@@ -19,6 +19,7 @@ from citylake.core.registry import (
     SHARE_METHOD_TYPES,
     SHARE_TYPES,
     UPDATE_CYCLES,
+    directory_registrations,
     load_registrations,
 )
 from citylake.stages.publish import migrations
@@ -40,7 +41,8 @@ def _filled(value) -> bool:
 
 
 def test_every_element_filled_for_every_registered_resource(db_settings):
-    regs = load_registrations(db_settings.resources_dir)
+    regs = directory_registrations(db_settings.resources_dir)  # the resources and the base libraries
+    assert {"legal_entity", "population"} < {r.resource for r in regs}
     result = publish(db_settings, now=NOW)
     engine, session = _session(db_settings)
     with session:
@@ -141,18 +143,23 @@ def test_new_registration_gets_next_code_in_its_class(db_settings, tmp_path):
     _extra_registration(resources, "enterprise_abnormal_list",
                         {"category": "1", "item": "04", "catalog": "007", "business": "经营异常名录管理"})
     pending = diff(s, pending=True)
+    # copies of the enterprise registration mark their USCC for the legal-entity base library: its
+    # entry now names them among its 关联资源代码
     assert {(c.kind, c.resource) for c in pending} == {("added", "enterprise_annual_report"),
-                                                       ("added", "enterprise_abnormal_list")}
+                                                       ("added", "enterprise_abnormal_list"),
+                                                       ("modified", "legal_entity")}
+    [lib] = [c for c in pending if c.resource == "legal_entity"]
+    assert [d["element"] for d in lib.details] == ["related_codes"]
     second = publish(s, now=NOW.replace(hour=6))
     assert second.codes["enterprise_annual_report"] == format_code(prefix, seq + 1)
     assert second.codes["enterprise_abnormal_list"] == "104007/000001"
     assert sorted(second.new_codes) == ["enterprise_abnormal_list", "enterprise_annual_report"]
     for resource, code in first.codes.items():
         assert second.codes[resource] == code
-    assert {(c.kind, c.resource) for c in second.changes} == {("added", "enterprise_annual_report"),
-                                                             ("added", "enterprise_abnormal_list")}
-    assert {(c.kind, c.resource) for c in diff(s)} == {("added", "enterprise_annual_report"),
-                                                      ("added", "enterprise_abnormal_list")}
+    added = {("added", "enterprise_annual_report"), ("added", "enterprise_abnormal_list"),
+             ("modified", "legal_entity")}
+    assert {(c.kind, c.resource) for c in second.changes} == added
+    assert {(c.kind, c.resource) for c in diff(s)} == added
     # a third publication with no change keeps all codes and changes nothing
     third = publish(s, now=NOW.replace(hour=7))
     assert third.codes == second.codes and third.changes == []
@@ -179,13 +186,16 @@ def test_modified_removed_and_returning_resources(db_settings, tmp_path):
     # removed: the entry is retired, its code stays reserved
     path.unlink()
     third = publish(s, now=NOW.replace(hour=7))
-    assert [(c.kind, c.resource) for c in third.changes] == [("removed", "housing_fund_units")]
+    # and the legal-entity base library, fed by it, no longer names it among its 关联资源代码
+    assert {(c.kind, c.resource) for c in third.changes} == {("removed", "housing_fund_units"),
+                                                            ("modified", "legal_entity")}
     assert "housing_fund_units" not in third.codes
     # back again: same code as before
     path.write_text(original, encoding="utf-8")
     fourth = publish(s, now=NOW.replace(hour=8))
     assert fourth.codes["housing_fund_units"] == first.codes["housing_fund_units"]
-    assert [(c.kind, c.resource) for c in fourth.changes] == [("added", "housing_fund_units")]
+    assert {(c.kind, c.resource) for c in fourth.changes} == {("added", "housing_fund_units"),
+                                                             ("modified", "legal_entity")}
     # history: any two versions can be compared
     assert [c.kind for c in diff(s, from_version=1, to_version=2)] == ["modified"]
     assert diff(s, from_version=1, to_version=4) == []  # the original registration again

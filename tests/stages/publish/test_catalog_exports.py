@@ -14,7 +14,7 @@ import yaml
 from catalog_fixtures import NOW, copy_resources
 from rdflib import namespace as ns
 
-from citylake.core.registry import load_registrations
+from citylake.core.registry import directory_registrations
 from citylake.stages.publish.exports import redact_titles
 from citylake.stages.publish.publish import publish
 
@@ -46,7 +46,7 @@ def test_xlsx_header_is_the_template_in_order(published):
     settings, result = published
     rows, wb = _xlsx_rows(result.outputs["xlsx"])
     assert rows[0] == TEMPLATE
-    regs = load_registrations(settings.resources_dir)
+    regs = directory_registrations(settings.resources_dir)
     body = rows[1:]
     assert len(body) == sum(len(r.fields) for r in regs)  # one row per information item
     assert [r[0] for r in body] == list(range(1, len(body) + 1))
@@ -109,7 +109,7 @@ def test_dcat_parses_and_follows_the_crosswalk(published):
     settings, result = published
     g = rdflib.Graph()
     g.parse(result.outputs["dcat"], format="json-ld")
-    regs = load_registrations(settings.resources_dir)
+    regs = directory_registrations(settings.resources_dir)
     open_regs = [r for r in regs if r.open.is_open and r.share.type != "不予共享"]
     assert open_regs, "the registrations have open resources"
     datasets = set(g.subjects(ns.RDF.type, ns.DCAT.Dataset))
@@ -154,7 +154,7 @@ def test_dcat_contains_no_personal_field_names(published):
     settings, result = published
     text = Path(result.outputs["dcat"]).read_text(encoding="utf-8")
     g = rdflib.Graph().parse(data=text, format="json-ld")
-    regs = load_registrations(settings.resources_dir)
+    regs = directory_registrations(settings.resources_dir)
     personal = _personal(regs)
     assert personal
     public_names = {f.name for r in regs if r.open.is_open for f in r.fields if f.sensitivity == "public"}
