@@ -20,7 +20,6 @@ from citylake.core.registry import (
     SHARE_TYPES,
     UPDATE_CYCLES,
     directory_registrations,
-    load_registrations,
 )
 from citylake.stages.publish import migrations
 from citylake.stages.publish.codes import format_code, parse_code
