@@ -1,8 +1,8 @@
 """Planted overlaps for the legal-entity base library (法人单位基础库, citylake.stages.base).
 
 Every resource whose registration marks a USCC field ``base: legal_entity`` shares units with the
-others: in its first file, one row in :data:`EVERY` (``i % EVERY == OFFSET``) is shared unit
-``j = i // EVERY``, made from its own random stream, so every source writes the same USCC,
+others: in its first file, one row in :data:`EVERY` (``i % EVERY == OFFSET``, up to :data:`MAX_SHARED`
+units) is shared unit ``j = i // EVERY``, made from its own random stream, so every source writes the same USCC,
 division and (unless planted otherwise) name and address. Which sources disagree, by ``j % 4``:
 
 * 0 — nothing: an overlap only;
@@ -28,12 +28,15 @@ from citylake_dev import fakes
 LIBRARY = "legal_entity"
 EVERY = 7
 OFFSET = 3
+# At most this many shared units per file: the truth records each, and memory must stay flat
+# however many rows a file has (tests/devtools/test_generate_shapes.py).
+MAX_SHARED = 150
 COMPARED = ("name", "address")  # the library's compared fields (registrations/base/legal_entity.yaml)
 
 
 def shared_index(g, i: int) -> int | None:
     """The shared unit row ``i`` of ``g``'s file is, or None."""
-    if i % EVERY != OFFSET or g.index != 0 or LIBRARY not in g.reg.base_marks:
+    if i % EVERY != OFFSET or i // EVERY >= MAX_SHARED or g.index != 0 or LIBRARY not in g.reg.base_marks:
         return None
     return i // EVERY
 
@@ -51,7 +54,7 @@ def _registrations(path: str, loader):
     return tuple(loader(path))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=MAX_SHARED)
 def _unit(seed: int, j: int, places) -> dict:
     rng = random.Random(f"citylake-generate/{seed}/shared/{LIBRARY}/{j}")
     from citylake_dev.generate.entities import make_uscc
