@@ -234,7 +234,8 @@ def seaweed_identities(
 MINIO_DIR = REPO_ROOT / "deploy" / "minio"
 
 
-ANALYST_SECRET_ENV = "CITYLAKE_ANALYST_SECRET"  # the analyst user's secret key (its access key: "analyst")
+# The analyst user's secret key in .env (its access key is its name, "analyst").
+ANALYST_SECRET_ENV = f"CITYLAKE_{ANALYST.upper()}_SECRET"
 
 
 def liaison_secret_env(dept: str) -> str:

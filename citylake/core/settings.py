@@ -44,6 +44,7 @@ ENV = {
     "lease_url": "CITYLAKE_LEASE_URL",
     "record_key_secret": "CITYLAKE_RECORD_KEY_SECRET",
     "lease_ttl_seconds": "CITYLAKE_LEASE_TTL_SECONDS",
+    "sql_token": "CITYLAKE_SQL_TOKEN",
 }
 S3_ENV = {
     "endpoint": "CITYLAKE_S3_ENDPOINT",
@@ -119,6 +120,8 @@ class Settings:
     # an unkeyed digest of a citizen ID is reversed by trying the ~40,000 birth dates. Kept out of
     # repr so it never lands in a log; see :meth:`record_secret`.
     record_key_secret: str = field(default="", repr=False)
+    # The token Spark Connect clients of `citylake sql-server` send; out of repr like every secret.
+    sql_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:

@@ -26,12 +26,12 @@ import ipaddress
 import os
 from pathlib import Path
 
-from citylake.core.settings import Settings
+from citylake.core.settings import ENV, Settings
 from citylake.drivers.cli.common import fail
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 DEFAULT_PORT = 15002  # Spark Connect's own default
-TOKEN_ENV = "CITYLAKE_SQL_TOKEN"
+TOKEN_ENV = ENV["sql_token"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +100,7 @@ def write_conf(settings: Settings, conf: dict[str, str]) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    token = os.environ.get(TOKEN_ENV) or None
+    token = settings.sql_token or None
     if not _loopback(args.host) and not token:
         return fail("sql-server", f"--host {args.host} is reachable from other machines: set {TOKEN_ENV} "
                                   f"(clients then connect with sc://HOST:PORT/;token=…)")

@@ -47,3 +47,10 @@ def load_dagbag(dag_folder: Path = DAGS_FOLDER):
 @pytest.fixture(scope="module")
 def dagbag(dev_env):
     return load_dagbag()
+
+
+@pytest.fixture
+def fresh_dagbag():
+    """Loads the DAG files again each time it is called (after a test changed the registrations).
+    A fixture, not an import: several conftest.py files share the module name ``conftest``."""
+    return load_dagbag

@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 import yaml
-from conftest import load_dagbag  # tests/dags/conftest.py
 
 from citylake.core.settings import REPO_ROOT
 
@@ -37,7 +36,7 @@ def _dev_env(dev_env):
     return dev_env
 
 
-def test_new_registration_appears_as_a_task_group(tmp_path, monkeypatch):
+def test_new_registration_appears_as_a_task_group(tmp_path, monkeypatch, fresh_dagbag):
     before = _dags_digest()
     resources = tmp_path / "resources"
     shutil.copytree(RESOURCES, resources)
@@ -46,7 +45,7 @@ def test_new_registration_appears_as_a_task_group(tmp_path, monkeypatch):
     _new_resource(resources, "tjj", "enterprise_statistics", dept_name="郑州市统计局", cycle="每季度")
     monkeypatch.setenv("CITYLAKE_RESOURCES_DIR", str(resources))
 
-    bag = load_dagbag()
+    bag = fresh_dagbag()
     assert bag.import_errors == {}
 
     scjg = bag.dags["citylake_scjg"]
@@ -70,25 +69,25 @@ def test_new_registration_appears_as_a_task_group(tmp_path, monkeypatch):
     assert _dags_digest() == before, "nothing under dags/ was edited"
 
 
-def test_removed_registration_removes_its_tasks(tmp_path, monkeypatch):
+def test_removed_registration_removes_its_tasks(tmp_path, monkeypatch, fresh_dagbag):
     resources = tmp_path / "resources"
     shutil.copytree(RESOURCES, resources)
     shutil.rmtree(resources / "zrzy")
     monkeypatch.setenv("CITYLAKE_RESOURCES_DIR", str(resources))
-    bag = load_dagbag()
+    bag = fresh_dagbag()
     assert bag.import_errors == {}
     assert "citylake_zrzy" not in bag.dags
     uris = {a.uri for a in bag.dags["citylake_publication"].schedule.objects}
     assert "citylake://curated/real_estate_registration" not in uris
 
 
-def test_broken_registration_is_an_import_error_naming_file_and_field(tmp_path, monkeypatch):
+def test_broken_registration_is_an_import_error_naming_file_and_field(tmp_path, monkeypatch, fresh_dagbag):
     resources = tmp_path / "resources"
     shutil.copytree(RESOURCES, resources)
     path = resources / "gjj" / "housing_fund_units.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("update_cycle: 每月", "update_cycle: 每两月"),
                     encoding="utf-8")
     monkeypatch.setenv("CITYLAKE_RESOURCES_DIR", str(resources))
-    bag = load_dagbag()
+    bag = fresh_dagbag()
     errors = "\n".join(bag.import_errors.values())
     assert "housing_fund_units.yaml" in errors and "update_cycle" in errors

@@ -77,7 +77,7 @@ def test_a_host_other_machines_reach_needs_a_token(env, monkeypatch, capsys, hos
 @pytest.mark.slow
 def test_a_spark_connect_client_counts_every_curated_table_and_a_wrong_token_is_refused(query_lake):
     port = _free_port()
-    env = dict(os.environ, **query_lake.as_env(), **{sql_server.TOKEN_ENV: TOKEN})
+    env = {**os.environ, **query_lake.as_env(), sql_server.TOKEN_ENV: TOKEN}
     citylake = Path(sys.executable).with_name("citylake")
     log = query_lake.home / "sql-server.log"
     with open(log, "wb") as out:
