@@ -277,7 +277,7 @@ class Record:
 
     def district(self) -> tuple[str, str]:
         if self._district is None:
-            shared = overlaps.shared_unit(self.g, self.i)
+            shared = overlaps.shared_unit(self.g, self.i, make_uscc)
             if shared is not None:
                 self._district = shared["district"]
             elif self.g.has_station:
@@ -350,7 +350,7 @@ class Record:
 
     def _make_org(self) -> dict:
         rng = self.rng
-        shared = overlaps.shared_unit(self.g, self.i)
+        shared = overlaps.shared_unit(self.g, self.i, make_uscc)
         if shared is not None:
             return {"kind": shared["kind"], "name": shared["name"], "uscc": shared["uscc"]}
         if self.g.enterprise:

@@ -55,10 +55,8 @@ def _registrations(path: str, loader):
 
 
 @lru_cache(maxsize=MAX_SHARED)
-def _unit(seed: int, j: int, places) -> dict:
+def _unit(seed: int, j: int, places, make_uscc) -> dict:
     rng = random.Random(f"citylake-generate/{seed}/shared/{LIBRARY}/{j}")
-    from citylake_dev.generate.entities import make_uscc
-
     code, dname = places.pick_district(rng)
     name = fakes.enterprise_name(rng, dname)
     address = fakes.street_address(rng, code, dname, "office")
@@ -72,13 +70,14 @@ def _unit(seed: int, j: int, places) -> dict:
             "address": address, "other_name": other_name, "other_address": other_address}
 
 
-def shared_unit(g, i: int) -> dict | None:
+def shared_unit(g, i: int, make_uscc) -> dict | None:
     """Row ``i``'s shared unit as ``g``'s source writes it (``kind``, ``uscc``, ``name``,
-    ``address``, ``district``), or None."""
+    ``address``, ``district``), or None. ``make_uscc``: the entities' code maker, passed in because
+    the entities module calls this one (no import cycle)."""
     j = shared_index(g, i)
     if j is None:
         return None
-    u = _unit(g.seed, j, g.places)
+    u = _unit(g.seed, j, g.places, make_uscc)
     name, address = u["name"], u["address"]
     if not _first_source(g):
         if j % 4 == 1:

@@ -26,7 +26,15 @@ from citylake.core.settings import Settings
 from citylake_dev import fakes
 from citylake_dev.generate import overlaps
 from citylake_dev.generate.cells import GenerationError
-from citylake_dev.generate.entities import POLLUTANT_FIELDS, USCC_SERIALS, Permutation, Places, Record, org_check_char
+from citylake_dev.generate.entities import (
+    POLLUTANT_FIELDS,
+    USCC_SERIALS,
+    Permutation,
+    Places,
+    Record,
+    make_uscc,
+    org_check_char,
+)
 from citylake_dev.generate.naming import file_name, period, pick_headers
 
 TEXT_KINDS = ("person_name", "org_name", "address", "station_name", "text")
@@ -377,7 +385,7 @@ class FileGen:
         return others[0] if others else next(iter(codes))
 
     def _address(self, f: FieldSpec, ctx: Record) -> str:
-        shared = overlaps.shared_unit(self, ctx.i)
+        shared = overlaps.shared_unit(self, ctx.i, make_uscc)
         if shared is not None:
             return shared["address"]
         code, name = ctx.district()
