@@ -7,7 +7,7 @@ import json
 
 from citylake.core.registry import RegistrationError
 from citylake.core.settings import Settings
-from citylake.drivers.cli.common import UsageError, fail, registrations, with_base_libraries
+from citylake.drivers.cli.common import UsageError, fail, listed_registrations
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def run(args) -> int:
     settings = Settings.from_env()
     try:
         # A missing or empty folder would publish (or diff) every resource as withdrawn.
-        regs = (with_base_libraries(settings.resources_dir, registrations(settings.resources_dir))
+        regs = (listed_registrations(settings.resources_dir)
                 if args.action == "publish" or args.pending else None)
         if args.action == "publish":
             settings.ensure_local_dirs()

@@ -47,7 +47,8 @@ def registrations(resources_dir: Path | str, hint: str = ENV["resources_dir"]) -
 
 
 
-def with_base_libraries(resources_dir: Path | str, regs: list[Registration]) -> list[Registration]:
-    """``regs`` and the base libraries' registrations (``registrations/base/``): what the directory
-    lists and analysts query."""
+def listed_registrations(resources_dir: Path | str) -> list[Registration]:
+    """The resources' registrations (as :func:`registrations`, with its errors) and the base
+    libraries' (``registrations/base/``): what the directory lists and analysts query."""
+    regs = registrations(resources_dir)
     return regs + [lib.reg for lib in load_base_libraries(resources_dir, regs)]

@@ -18,7 +18,7 @@ import json
 
 from citylake.core.registry import RegistrationError
 from citylake.core.settings import Settings
-from citylake.drivers.cli.common import UsageError, fail, registrations, unknown_names, with_base_libraries
+from citylake.drivers.cli.common import UsageError, fail, listed_registrations, unknown_names
 from citylake.drivers.cli.query import print_table
 from citylake.stages.query import UnknownTable, describe
 
@@ -41,7 +41,7 @@ def _codes(c: dict) -> str:
 def run(args) -> int:
     try:
         settings = Settings.from_env()
-        regs = with_base_libraries(settings.resources_dir, registrations(settings.resources_dir))
+        regs = listed_registrations(settings.resources_dir)
     except (RegistrationError, ValueError, UsageError) as exc:
         return fail("describe", exc)
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from citylake.core.registry import RegistrationError
 from citylake.core.settings import Settings
-from citylake.drivers.cli.common import UsageError, fail, registrations, unknown_names, with_base_libraries
+from citylake.drivers.cli.common import UsageError, fail, listed_registrations, unknown_names
 from citylake.stages.query import (
     ENGINES,
     FORMATS,
@@ -110,7 +110,7 @@ def _format(args) -> str:
 def run(args) -> int:
     try:
         settings = Settings.from_env()
-        regs = with_base_libraries(settings.resources_dir, registrations(settings.resources_dir))
+        regs = listed_registrations(settings.resources_dir)
         fmt = _format(args)
         if fmt == "table" and args.out:
             raise UsageError("--out writes a file: give --format csv|json|parquet|xlsx or a file with that suffix")

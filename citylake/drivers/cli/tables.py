@@ -17,7 +17,7 @@ import sys
 
 from citylake.core.registry import RegistrationError
 from citylake.core.settings import Settings
-from citylake.drivers.cli.common import UsageError, fail, registrations, with_base_libraries
+from citylake.drivers.cli.common import UsageError, fail, listed_registrations
 from citylake.drivers.cli.query import print_table
 from citylake.stages.query import table_list
 
@@ -47,7 +47,7 @@ def _rows(t: dict) -> str:
 def run(args) -> int:
     try:
         settings = Settings.from_env()
-        regs = with_base_libraries(settings.resources_dir, registrations(settings.resources_dir))
+        regs = listed_registrations(settings.resources_dir)
     except (RegistrationError, ValueError, UsageError) as exc:
         return fail("tables", exc)
     found, warnings = table_list(settings, regs)
