@@ -28,25 +28,16 @@ from pathlib import Path
 
 import pytest
 
-from citylake.core.settings import REPO_ROOT, Settings
+from citylake.core.settings import Settings
 from citylake_dev.pgserver import PostgresServer, PostgresUnavailable
 from citylake_dev.s3server import SeaweedServer, find_weed
-from citylake_dev.testing import service_unavailable
+from citylake_dev.testing import local_settings, service_unavailable
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings for a throw-away lake and directory under tmp_path."""
-    home = tmp_path / "home"
-    s = Settings.from_env(
-        home=home,
-        lake_uri=(home / "lake").as_uri(),
-        directory_url=f"sqlite:///{home / 'directory' / 'directory.db'}",
-        spark_master="local[2]",
-        resources_dir=REPO_ROOT / "registrations",
-    )
-    s.ensure_local_dirs()
-    return s
+    return local_settings(tmp_path / "home")
 
 
 @pytest.fixture(scope="session")

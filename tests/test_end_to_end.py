@@ -19,19 +19,16 @@ from citylake.stages.chain import run_resource
 from citylake.stages.publish.publish import publish
 from citylake_dev.demo import BLOCKED_DEMO_RESOURCE, blocked_drop
 from citylake_dev.generate import generate
+from citylake_dev.testing import local_settings
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def chain(spark, tmp_path_factory):
-    from citylake.core.settings import REPO_ROOT, Settings
 
     home = tmp_path_factory.mktemp("e2e")
-    settings = Settings.from_env(home=home, lake_uri=(home / "lake").as_uri(),
-                                 directory_url=f"sqlite:///{home / 'directory' / 'directory.db'}",
-                                 spark_master="local[2]", resources_dir=REPO_ROOT / "registrations")
-    settings.ensure_local_dirs()
+    settings = local_settings(home)
     regs = [r for r in load_registrations(settings.resources_dir) if r.source.kind == "file"]
     truth = generate(settings, regs, rows=300, seed=7)
     # the demo's broken export, dropped beside the plain file: its batch must be blocked

@@ -19,7 +19,7 @@ import pytest
 from citylake.core.settings import REPO_ROOT, Settings
 from citylake_dev import airflow_ui as airflow_ui_module
 from citylake_dev.airflow_ui import AirflowUI, AirflowUIError, airflow_ui, citylake_dag_ids, free_port
-from citylake_dev.testing import service_unavailable
+from citylake_dev.testing import local_settings, service_unavailable
 from tests.stages.publish.chromium_cdp import CDPError, Chromium, chromium_missing
 
 slow = pytest.mark.slow  # each test on the running UI (one start, ~1 min on 2 cores)
@@ -28,10 +28,7 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "airflow-ui"
 
 
 def _settings(home) -> Settings:
-    s = Settings.from_env(home=home, lake_uri=(home / "lake").as_uri(),
-                          directory_url=f"sqlite:///{home / 'directory' / 'directory.db'}",
-                          spark_master="local[2]", resources_dir=REPO_ROOT / "registrations")
-    s.ensure_local_dirs()
+    s = local_settings(home)
     return s
 
 

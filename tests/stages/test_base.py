@@ -12,11 +12,11 @@ from pyspark.sql import functions as F
 from citylake.core import tables
 from citylake.core.masking import keyed_hash
 from citylake.core.registry import load_base_libraries, load_registrations
-from citylake.core.settings import REPO_ROOT, Settings
 from citylake.stages.base import build_library
 from citylake.stages.chain import libraries_fed_by, run_base, run_resource
 from citylake_dev.generate import generate
 from citylake_dev.generate.overlaps import expected
+from citylake_dev.testing import local_settings
 
 SOURCES = ("enterprise_registration", "housing_fund_units", "resident_population", "real_estate_registration")
 
@@ -24,10 +24,7 @@ SOURCES = ("enterprise_registration", "housing_fund_units", "resident_population
 @pytest.fixture(scope="module")
 def built(spark, tmp_path_factory):
     home = tmp_path_factory.mktemp("base")
-    settings = Settings.from_env(home=home, lake_uri=(home / "lake").as_uri(),
-                                 directory_url=f"sqlite:///{home / 'directory' / 'directory.db'}",
-                                 spark_master="local[2]", resources_dir=REPO_ROOT / "registrations")
-    settings.ensure_local_dirs()
+    settings = local_settings(home)
     regs = [r for r in load_registrations(settings.resources_dir) if r.resource in SOURCES]
     truth = generate(settings, regs, rows=400, seed=11)
     for reg in regs:

@@ -15,11 +15,12 @@ from citylake.core.lake import Lake
 from citylake.core.lease import ResourceBusy
 from citylake.core.ledger import Ledger
 from citylake.core.registry import Registration, load_registrations
-from citylake.core.settings import REPO_ROOT, Settings
+from citylake.core.settings import Settings
 from citylake.core.zones import landing_dir
 from citylake.drivers.cli import main
 from citylake.stages import chain
 from citylake_dev.generate import generate
+from citylake_dev.testing import local_settings
 
 GBK_CSV = ("统一社会信用代码,企业名称,登记状态\n91110000802100433B,郑州某公司,存续\n").encode("gbk")
 
@@ -85,10 +86,7 @@ ROWS, SEED = 200, 5
 
 def _home(tmp_path_factory, name: str) -> Settings:
     home = tmp_path_factory.mktemp(name)
-    s = Settings.from_env(home=home, lake_uri=(home / "lake").as_uri(),
-                          directory_url=f"sqlite:///{home / 'directory' / 'directory.db'}",
-                          spark_master="local[2]", resources_dir=REPO_ROOT / "registrations")
-    s.ensure_local_dirs()
+    s = local_settings(home)
     return s
 
 

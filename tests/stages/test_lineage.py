@@ -93,18 +93,15 @@ def test_the_page_view_follows_the_chain_from_the_source_to_the_curated_table(se
     assert sql["comes_from"][0]["inputs"][0]["zone"] == "source"
 
 
-def test_a_build_declares_its_inputs_and_outputs_once_and_both_pages_show_it(settings, regs, tmp_path,
-                                                                           monkeypatch):
+def test_a_build_declares_its_inputs_and_outputs_once_and_both_pages_show_it(settings, regs, declare_builds):
     # A module that builds tables lists one function in BUILD_SOURCES; here, one written for the test.
-    (tmp_path / "citylake_test_builds.py").write_text(
-        "from citylake.stages.lineage import Build\n"
+    declare_builds(
+        "citylake_test_builds",
         "def lineage_builds(settings, regs):\n"
         "    srcs = sorted(f'{r.department}.{r.resource}' for r in regs\n"
         "                  if r.resource in ('enterprise_registration', 'housing_fund_units'))\n"
         "    return [Build('base_legal_entity', tuple(srcs), ('base.legal_entity', 'base.legal_entity_conflicts'),\n"
-        "                  owner='legal_entity')]\n", encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(lineage, "BUILD_SOURCES", ("citylake_test_builds:lineage_builds",))
+        "                  owner='legal_entity')]\n")
     all_regs = list(regs.values())
     [build] = lineage.builds(settings, all_regs)
     ins, outs = lineage.build_datasets(build, settings)

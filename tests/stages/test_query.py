@@ -22,10 +22,11 @@ from citylake.core import tables, zones
 from citylake.core.identifiers import divisions
 from citylake.core.ledger import Ledger
 from citylake.core.registry import FieldSpec, Registration, load_base_libraries, load_registrations
-from citylake.core.settings import REPO_ROOT, Settings
+from citylake.core.settings import Settings
 from citylake.stages import chain
 from citylake.stages import query as q
 from citylake_dev.generate import generate
+from citylake_dev.testing import local_settings
 
 RESOURCES = ("enterprise_registration", "resident_population")
 ROWS, SEED = 200, 5
@@ -35,11 +36,8 @@ def query_lake(spark, tmp_path_factory) -> Settings:
     """A lake where the chain curated RESOURCES from generated drops: built once per test run, shared
     by tests/drivers/cli/test_query_cli.py and test_tables_cli.py (a run of the chain takes minutes)."""
     home = tmp_path_factory.getbasetemp() / "query-lake"
-    settings = Settings.from_env(home=home, lake_uri=(home / "lake").as_uri(),
-                                 directory_url=f"sqlite:///{home / 'directory' / 'directory.db'}",
-                                 spark_master="local[2]", resources_dir=REPO_ROOT / "registrations")
+    settings = local_settings(home)
     if not (home / "built").exists():
-        settings.ensure_local_dirs()
         regs = [r for r in load_registrations(settings.resources_dir) if r.resource in RESOURCES]
         generate(settings, regs, rows=ROWS, seed=SEED)
         for reg in regs:

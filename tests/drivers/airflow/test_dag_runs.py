@@ -14,8 +14,9 @@ from citylake.core import zones
 from citylake.core.lake import Lake
 from citylake.core.ledger import Ledger
 from citylake.core.registry import load_registrations
-from citylake.core.settings import REPO_ROOT, Settings
+from citylake.core.settings import Settings
 from citylake.core.zones import landing_dir, receipts_dir
+from citylake_dev.testing import local_settings
 
 pytestmark = pytest.mark.slow
 
@@ -29,10 +30,7 @@ def demo(tmp_path_factory):
     from citylake_dev.generate import generate
 
     home = tmp_path_factory.mktemp("airflow-e2e")
-    settings = Settings.from_env(home=home, lake_uri=(home / "lake").as_uri(),
-                                 directory_url=f"sqlite:///{home / 'directory' / 'directory.db'}",
-                                 spark_master="local[2]", resources_dir=REPO_ROOT / "registrations")
-    settings.ensure_local_dirs()
+    settings = local_settings(home)
     regs = load_registrations(settings.resources_dir)
     truth = generate(settings, [r for r in regs if r.source.kind == "file"], rows=ROWS, seed=SEED)
     result = run_all(settings, rows=ROWS, seed=SEED, echo=True)

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from citylake.core.registry import load_registrations
-from citylake.core.settings import REPO_ROOT, Settings
 from citylake.stages import lineage
+from citylake_dev.testing import local_settings
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +25,7 @@ def run(tmp_path_factory):
     from citylake_dev.generate import generate
 
     home = tmp_path_factory.mktemp("lineage-e2e")
-    settings = Settings.from_env(home=home, lake_uri=(home / "lake").as_uri(),
-                                 directory_url=f"sqlite:///{home / 'directory' / 'directory.db'}",
-                                 spark_master="local[2]", resources_dir=REPO_ROOT / "registrations")
-    settings.ensure_local_dirs()
+    settings = local_settings(home)
     regs = [r for r in load_registrations(settings.resources_dir) if r.department == DEPT]
     generate(settings, regs, rows=ROWS, seed=SEED)
     outcome = dag_run(f"citylake_{DEPT}", settings=settings)

@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 from catalog_fixtures import NOW
 
 from citylake.core.registry import load_registrations
-from citylake.stages import lineage
 from citylake.stages.publish.publish import publish
 
 
@@ -53,14 +52,12 @@ def _section(path) -> _Section:
     return p
 
 
-def test_a_resource_page_shows_its_chain_and_what_is_built_from_it(settings, small_lake, tmp_path, monkeypatch):
-    (tmp_path / "citylake_page_builds.py").write_text(
-        "from citylake.stages.lineage import Build\n"
+def test_a_resource_page_shows_its_chain_and_what_is_built_from_it(settings, small_lake, declare_builds):
+    declare_builds(
+        "citylake_page_builds",
         "def lineage_builds(settings, regs):\n"
         "    return [Build('legal_entity_build', ('scjg.enterprise_registration', 'gjj.housing_fund_units'),\n"
-        "                  ('base.legal_entity',), owner='legal_entity')]\n", encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(lineage, "BUILD_SOURCES", ("citylake_page_builds:lineage_builds",))
+        "                  ('base.legal_entity',), owner='legal_entity')]\n")
     publish(settings, now=NOW)
     site = settings.directory_dir / "site"
 
@@ -89,15 +86,13 @@ def test_a_resource_page_shows_its_chain_and_what_is_built_from_it(settings, sma
         assert 'id="lineage"' not in page.read_text(encoding="utf-8"), page.name
 
 
-def test_a_source_of_another_entry_links_its_page(settings, small_lake, tmp_path, monkeypatch):
+def test_a_source_of_another_entry_links_its_page(settings, small_lake, declare_builds):
     # A build owned by a listed resource reading another listed resource: the page links the source.
-    (tmp_path / "citylake_page_links.py").write_text(
-        "from citylake.stages.lineage import Build\n"
+    declare_builds(
+        "citylake_page_links",
         "def lineage_builds(settings, regs):\n"
         "    return [Build('enrich', ('scjg.enterprise_registration',), ('gjj.housing_fund_units',),\n"
-        "                  owner='housing_fund_units')]\n", encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(lineage, "BUILD_SOURCES", ("citylake_page_links:lineage_builds",))
+        "                  owner='housing_fund_units')]\n")
     publish(settings, now=NOW)
     site = settings.directory_dir / "site"
     page = _section(site / "r" / "housing_fund_units.html")
