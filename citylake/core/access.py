@@ -8,6 +8,10 @@ Identities
   only the curated and base-library tables' files (``warehouse/<dept>/``, ``warehouse/base/``) — never
   raw, standardized (``warehouse/standardized/``), quarantine, quality, landing or receipts, and never
   write. Curated tables hold personal fields masked, so this identity never meets an unmasked one.
+* **steward** (数据管理人员, holding the centre's authorisation to see personal information): what
+  the analyst reads, plus the standardized tables (``warehouse/standardized/``), read-only — the
+  rows curated masks come from, so a steward's query can show personal fields in the clear. Never
+  raw, quarantine, landing or receipts, and never write.
 * **liaison-<dept>** (部门联络员), one per department that has registrations under
   ``registrations/<dept>/``: may list, read and write (create, overwrite, delete their own drops)
   only under ``landing/<dept>/``, and list and read only under ``receipts/<dept>/``. Nothing else —
@@ -15,6 +19,10 @@ Identities
   curated.
 
 The rules are data (:func:`grants`); everything else renders them:
+
+* :data:`ROLES` — the roles people query as (``citylake query --role``, and the sharing service's
+  grants), each with the storage identity its reads go through and whether it sees personal fields
+  unmasked; :data:`DEFAULT_ROLE` masks;
 
 * :func:`minio_policy` / :func:`minio_pipeline_policy` — IAM-style policy documents for MinIO
   (production, applied by ``deploy/minio/init.sh`` in the compose stack);
@@ -35,11 +43,13 @@ from pathlib import Path
 
 from citylake.core.registry import BASE_NAMESPACE
 from citylake.core.settings import REPO_ROOT
+from citylake.core.tables import STANDARDIZED_NAMESPACE
 from citylake.core.zones import WAREHOUSE_DIR
 
 DEFAULT_BUCKET = "lake"
 PIPELINE = "pipeline"
 ANALYST = "analyst"
+STEWARD = "steward"
 LIAISON_PREFIX = "liaison-"
 DEPT_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 
@@ -104,15 +114,57 @@ def analyst_grants(depts: Iterable[str] | None = None) -> list[Grant]:
     return [Grant(f"{WAREHOUSE_DIR}/{ns}/", list=True, read=True) for ns in namespaces]
 
 
+def steward_grants(depts: Iterable[str] | None = None) -> list[Grant]:
+    """The analyst's grants and read-only on the standardized tables, where the personal fields that
+    curated masks are kept in the clear."""
+    return [*analyst_grants(depts), Grant(f"{WAREHOUSE_DIR}/{STANDARDIZED_NAMESPACE}/", list=True, read=True)]
+
+
 def grants(identity: str) -> list[Grant]:
-    """The grants of ``pipeline``, ``analyst`` or ``liaison-<dept>``."""
+    """The grants of ``pipeline``, ``analyst``, ``steward`` or ``liaison-<dept>``."""
     if identity == PIPELINE:
         return pipeline_grants()
     if identity == ANALYST:
         return analyst_grants()
+    if identity == STEWARD:
+        return steward_grants()
     if identity.startswith(LIAISON_PREFIX):
         return liaison_grants(identity[len(LIAISON_PREFIX) :])
     raise ValueError(f"unknown identity {identity!r}")
+
+
+# ---- roles: who queries, and what they see ------------------------------------------------------
+@dataclass(frozen=True)
+class Role:
+    """A role people query the lake as.
+
+    ``identity`` is the storage identity the role's reads go through (its grants above): on an S3 lake
+    a caller holds a role by holding that identity's keys, and a role's query cannot read more than
+    they allow. ``unmasked``: personal fields are shown in the clear (taken from the standardized row
+    each curated row came from); otherwise as curated masks them. Restricted fields are never shown."""
+
+    name: str
+    title: str
+    identity: str
+    unmasked: bool
+    description: str
+
+
+ROLES: dict[str, Role] = {r.name: r for r in (
+    Role(ANALYST, "数据分析人员", ANALYST, False,
+         "curated tables, base libraries and reference tables; personal fields masked"),
+    Role(STEWARD, "数据管理人员（经授权可见个人信息）", STEWARD, True,
+         "the analyst's tables, with the personal fields of curated tables in the clear"),
+)}
+DEFAULT_ROLE = ANALYST  # masked unless a caller asks for, and holds, another role
+
+
+def role(name: str | None = None) -> Role:
+    """The role ``name`` (the default role when None); a ValueError naming the roles otherwise."""
+    name = name or DEFAULT_ROLE
+    if name not in ROLES:
+        raise ValueError(f"unknown role {name!r}; roles: {', '.join(sorted(ROLES))}")
+    return ROLES[name]
 
 
 # ---- MinIO (production) ------------------------------------------------------------------------
@@ -162,6 +214,11 @@ def minio_policy(dept: str, bucket: str = DEFAULT_BUCKET) -> dict:
 def minio_analyst_policy(depts: Iterable[str] | None = None, bucket: str = DEFAULT_BUCKET) -> dict:
     """The analysts' (and the BI endpoint's) policy: read the curated and base tables only."""
     return {"Version": "2012-10-17", "Statement": _statements(bucket, analyst_grants(depts))}
+
+
+def minio_steward_policy(depts: Iterable[str] | None = None, bucket: str = DEFAULT_BUCKET) -> dict:
+    """The stewards' policy: the analysts' and read on the standardized tables."""
+    return {"Version": "2012-10-17", "Statement": _statements(bucket, steward_grants(depts))}
 
 
 def minio_pipeline_policy(bucket: str = DEFAULT_BUCKET) -> dict:
@@ -236,6 +293,7 @@ MINIO_DIR = REPO_ROOT / "deploy" / "minio"
 
 # The analyst user's secret key in .env (its access key is its name, "analyst").
 ANALYST_SECRET_ENV = f"CITYLAKE_{ANALYST.upper()}_SECRET"
+STEWARD_SECRET_ENV = f"CITYLAKE_{STEWARD.upper()}_SECRET"
 
 
 def liaison_secret_env(dept: str) -> str:
@@ -250,6 +308,7 @@ def render_minio_policies(depts: Iterable[str], bucket: str = DEFAULT_BUCKET) ->
     out = {
         f"{policy_name(PIPELINE)}.json": minio_pipeline_policy(bucket),
         f"{policy_name(ANALYST)}.json": minio_analyst_policy(depts, bucket),
+        f"{policy_name(STEWARD)}.json": minio_steward_policy(depts, bucket),
     }
     for dept in depts:
         out[f"{policy_name(liaison_user(dept))}.json"] = minio_policy(dept, bucket)
@@ -265,6 +324,7 @@ def render_init_script(depts: Iterable[str]) -> str:
         "# in MinIO. Idempotent: safe to run on every `docker compose up`.",
         "# Needs: MINIO_URL, MINIO_ROOT_USER, MINIO_ROOT_PASSWORD, CITYLAKE_BUCKET,",
         "#        CITYLAKE_S3_ACCESS_KEY / CITYLAKE_S3_SECRET_KEY (pipeline), " + ANALYST_SECRET_ENV + " (analyst),",
+        "#        " + STEWARD_SECRET_ENV + " (steward),",
         "#        " + ", ".join(liaison_secret_env(d) for d in depts) + ".",
         "set -eu",
         'POLICY_DIR="${POLICY_DIR:-$(dirname "$0")/policies}"',
@@ -295,6 +355,10 @@ def render_init_script(depts: Iterable[str]) -> str:
         "# analyst (and the BI endpoint, citylake sql-server): list/read the curated and base tables only",
         f'apply_policy {policy_name(ANALYST)} "$POLICY_DIR/{policy_name(ANALYST)}.json"',
         f'add_user {ANALYST} "${{{ANALYST_SECRET_ENV}:-}}" {policy_name(ANALYST)}',
+        "",
+        "# steward (authorised to see personal information): the analyst's reads and the standardized tables",
+        f'apply_policy {policy_name(STEWARD)} "$POLICY_DIR/{policy_name(STEWARD)}.json"',
+        f'add_user {STEWARD} "${{{STEWARD_SECRET_ENV}:-}}" {policy_name(STEWARD)}',
     ]
     for dept in depts:
         user = liaison_user(dept)
@@ -304,7 +368,7 @@ def render_init_script(depts: Iterable[str]) -> str:
             f'apply_policy {policy_name(user)} "$POLICY_DIR/{policy_name(user)}.json"',
             f'add_user {user} "${{{liaison_secret_env(dept)}:-}}" {policy_name(user)}',
         ]
-    lines += ["", f'echo "MinIO ready: bucket $BUCKET, users: pipeline, {ANALYST}, ' + " ".join(
+    lines += ["", f'echo "MinIO ready: bucket $BUCKET, users: pipeline, {ANALYST}, {STEWARD}, ' + " ".join(
         liaison_user(d) for d in depts) + '"', ""]
     return "\n".join(lines)
 

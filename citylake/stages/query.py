@@ -41,6 +41,15 @@ Two engines, the same names and the same result (a pyarrow table):
   ``IDENTIFIER(…)`` are refused before anything runs, and the analysed plan is checked again: it may
   read only those tables.
 
+Who sees what (``role``, :data:`citylake.core.access.ROLES`): the default role sees curated tables as
+curate wrote them, personal fields masked. A role that may see personal fields unmasked (``steward``)
+gets each curated table with those fields taken from the standardized row the curated row came from
+(``_batch_id``, ``_source_row``: a batch is one partition there, a source row one row), so nothing is
+stored twice and the clear value is exactly the one curate masked. The query still names only curated
+tables; on an S3 lake the standardized tables are readable only with the steward's keys, so holding
+the role means holding them. Base libraries stay masked for every role (their rows join several
+sources), and restricted fields are never shown.
+
 The result keeps the columns' titles (registration field titles; :attr:`QueryResult.titles`) and is
 written as CSV (UTF-8 with a BOM, so Excel shows Chinese), JSON, Parquet or XLSX by
 :func:`write_result`. :func:`table_list` and :func:`describe` give the facts of ``citylake tables``
@@ -66,6 +75,8 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from citylake.core import tables
+from citylake.core.access import Role
+from citylake.core.access import role as find_role
 from citylake.core.identifiers import division_editions, divisions, latest_division_edition
 from citylake.core.lake import Lake
 from citylake.core.masking import mask_text
@@ -261,9 +272,21 @@ class Source:
     titles: dict[str, str]
     iceberg: object | None = None  # the pyiceberg table (curated)
     rows: pa.Table | None = None  # the rows (reference)
+    clear: list[str] = field(default_factory=list)  # personal columns the role sees unmasked
+    standardized: object | None = None  # the pyiceberg standardized table they come from
 
 
-def sources(settings: Settings, regs: list[Registration], names: list[str]) -> list[Source]:
+def clear_columns(reg: Registration, present: list[str], role: Role) -> list[str]:
+    """The personal columns of a curated table that ``role`` sees in the clear (none for a base
+    library, whose rows join several sources, or for a role that masks)."""
+    if not role.unmasked or reg.is_base:
+        return []
+    return [f.name for f in reg.fields if f.sensitivity == "personal" and f.name in present]
+
+
+def sources(settings: Settings, regs: list[Registration], names: list[str],
+            role: Role | None = None) -> list[Source]:
+    role = role or find_role()
     by_name = curated_names(regs)
     out = []
     for name in names:
@@ -280,7 +303,14 @@ def sources(settings: Settings, regs: list[Registration], names: list[str]) -> l
         for f in tbl.schema().fields:
             if f.name not in titles and f.doc:
                 titles[f.name] = f.doc
-        out.append(Source(name, "curated", titles, iceberg=tbl))
+        src = Source(name, "curated", titles, iceberg=tbl)
+        present = [f.name for f in tbl.schema().fields]
+        clear = clear_columns(reg, present, role) if {"_batch_id", "_source_row"} <= set(present) else []
+        if clear:
+            std = tables.load_table(settings, tables.standardized_table(reg))
+            src.clear = [c for c in clear if std is not None and c in {f.name for f in std.schema().fields}]
+            src.standardized = std if src.clear else None
+        out.append(src)
     return out
 
 
@@ -324,9 +354,11 @@ def _titles_for(columns: list[str], used: list[Source]) -> dict[str, str]:
 
 
 def query(settings: Settings, sql: str, regs: list[Registration], *, engine: str = "duckdb",
-          spark=None, materialize: bool | None = None) -> QueryResult:
-    """Run one analyst query. ``materialize`` (DuckDB): read the tables into memory through
-    pyiceberg instead of scanning their files (the default on an S3 lake)."""
+          spark=None, materialize: bool | None = None, role: str | None = None) -> QueryResult:
+    """Run one analyst query as ``role`` (the default role, masked, when None). ``materialize``
+    (DuckDB): read the tables into memory through pyiceberg instead of scanning their files (the
+    default on an S3 lake)."""
+    who = find_role(role)
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
     if not sql or not sql.strip():
@@ -336,10 +368,16 @@ def query(settings: Settings, sql: str, regs: list[Registration], *, engine: str
 
         spark = get_session(settings, "citylake-query")
     started = time.perf_counter()  # the query's own time, not the JVM's start
-    if engine == "duckdb":
-        table, used = run_duckdb(settings, sql, regs, materialize=materialize)
-    else:
-        table, used = run_spark(spark, settings, sql, regs)
+    try:
+        if engine == "duckdb":
+            table, used = run_duckdb(settings, sql, regs, materialize=materialize, role=who)
+        else:
+            table, used = run_spark(spark, settings, sql, regs, role=who)
+    except OSError as exc:
+        if who.unmasked and any(w in str(exc).upper() for w in ("ACCESS_DENIED", "ACCESSDENIED", "403")):
+            raise QueryRefused(f"role {who.name} reads the standardized tables, which these storage keys may not "
+                               f"read: run it with the {who.identity} identity's keys") from None
+        raise
     return QueryResult(sql, engine, table, [s.name for s in used], _titles_for(table.column_names, used),
                        time.perf_counter() - started)
 
@@ -394,12 +432,26 @@ def _string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _scan_folder(tbl) -> list[str]:
+    folder = _local_path(tbl.location()).rstrip("/") + "/"
+    # The manifests name files as file:/…, file:///… or plain paths: each spelling.
+    return [folder, f"file:{folder}", f"file://{folder}"]
+
+
+def _unmasked_select(table: str, standardized: str, clear: list[str]) -> str:
+    """The curated rows with the ``clear`` columns taken from their standardized rows."""
+    cols = ", ".join(_quote(c) for c in ["_batch_id", "_source_row", *clear])
+    replaced = ", ".join(f"s.{_quote(c)} AS {_quote(c)}" for c in clear)
+    return (f"(SELECT c.* REPLACE ({replaced}) FROM {table} c LEFT JOIN (SELECT {cols} FROM {standardized}) s "
+            f"ON c._batch_id = s._batch_id AND c._source_row = s._source_row)")
+
+
 def run_duckdb(settings: Settings, sql: str, regs: list[Registration], *,
-               materialize: bool | None = None) -> tuple[pa.Table, list[Source]]:
+               materialize: bool | None = None, role: Role | None = None) -> tuple[pa.Table, list[Source]]:
     import duckdb
 
     refs, ctes = duckdb_references(sql)
-    used = sources(settings, regs, resolve(settings, regs, refs, ctes))
+    used = sources(settings, regs, resolve(settings, regs, refs, ctes), role)
     if materialize is None:
         materialize = tables.is_s3(settings)
     con = tables.duckdb_connection()
@@ -413,14 +465,20 @@ def run_duckdb(settings: Settings, sql: str, regs: list[Registration], *,
             namespace, name = src.name.split(".")
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(namespace)}")
             if src.kind == "curated" and not materialize:
-                folder = _local_path(src.iceberg.location()).rstrip("/") + "/"
-                # The manifests name files as file:/…, file:///… or plain paths: each spelling.
-                allowed += [folder, f"file:{folder}", f"file://{folder}"]
+                allowed += _scan_folder(src.iceberg)
                 body = f"iceberg_scan({_string(_local_path(src.iceberg.metadata_location))})"
             else:
                 rows = src.rows if src.kind == "reference" else src.iceberg.scan().to_arrow()
                 con.register(f"citylake_source_{i}", rows)
                 body = f"citylake_source_{i}"
+            if src.clear and not materialize:
+                allowed += _scan_folder(src.standardized)
+                body = _unmasked_select(body, f"iceberg_scan({_string(_local_path(src.standardized.metadata_location))})",
+                                        src.clear)
+            elif src.clear:
+                std = src.standardized.scan(selected_fields=("_batch_id", "_source_row", *src.clear)).to_arrow()
+                con.register(f"citylake_standardized_{i}", std)
+                body = _unmasked_select(body, f"citylake_standardized_{i}", src.clear)
             con.execute(f"CREATE VIEW {_quote(namespace)}.{_quote(name)} AS SELECT * FROM {body}")
         con.execute(f"SET allowed_directories = [{', '.join(_string(a) for a in allowed)}]")
         con.execute("SET enable_external_access = false")
@@ -526,7 +584,20 @@ def _spark_ident(parts: list[str]) -> str:
     return ".".join(f"`{p}`" for p in parts)
 
 
-def run_spark(spark, settings: Settings, sql: str, regs: list[Registration]) -> tuple[pa.Table, list[Source]]:
+def _spark_unmasked(spark, catalog: str, src: Source):
+    """The curated table with ``src.clear`` taken from the standardized rows (as :func:`_unmasked_select`)."""
+    from pyspark.sql import functions as F
+
+    cur = spark.table(_spark_ident([catalog, *src.name.split(".")])).alias("c")
+    std_name = _spark_ident([catalog, tables.STANDARDIZED_NAMESPACE, src.name.split(".")[1]])
+    std = spark.table(std_name).select("_batch_id", "_source_row", *src.clear).alias("s")
+    on = (F.col("c._batch_id") == F.col("s._batch_id")) & (F.col("c._source_row") == F.col("s._source_row"))
+    return cur.join(std, on, "left").select(
+        *[(F.col(f"s.`{c}`") if c in src.clear else F.col(f"c.`{c}`")).alias(c) for c in cur.columns])
+
+
+def run_spark(spark, settings: Settings, sql: str, regs: list[Registration], *,
+              role: Role | None = None) -> tuple[pa.Table, list[Source]]:
     from pyspark.errors import AnalysisException, PySparkException
     from pyspark.logger import PySparkLogger
 
@@ -534,13 +605,18 @@ def run_spark(spark, settings: Settings, sql: str, regs: list[Registration]) -> 
 
     relations, ctes = spark_references(spark, sql)
     names = resolve(settings, regs, [r.parts for r in relations], ctes)
-    used = sources(settings, regs, names)
+    used = sources(settings, regs, names, role)
     catalog = use_catalog(spark, settings)
     views: dict[str, str] = {}
+    readable = {s.name for s in used if s.kind == "curated"}
     for src in used:
         if src.kind == "reference":
             views[src.name] = f"citylake_{src.name.replace('.', '_')}_{uuid.uuid4().hex[:8]}"
             spark.createDataFrame(src.rows).createOrReplaceTempView(views[src.name])
+        elif src.clear:
+            views[src.name] = f"citylake_{src.name.replace('.', '_')}_{uuid.uuid4().hex[:8]}"
+            _spark_unmasked(spark, catalog, src).createOrReplaceTempView(views[src.name])
+            readable.add(f"{tables.STANDARDIZED_NAMESPACE}.{src.name.split('.')[1]}")
     try:
         text = sql
         for rel in sorted(relations, key=lambda r: r.start, reverse=True):
@@ -554,8 +630,7 @@ def run_spark(spark, settings: Settings, sql: str, regs: list[Registration]) -> 
         context_logger.disabled = True
         try:
             df = spark.sql(text)
-            _check_spark_plan(df._jdf.queryExecution().analyzed(), catalog,
-                              {s.name for s in used if s.kind == "curated"})
+            _check_spark_plan(df._jdf.queryExecution().analyzed(), catalog, readable)
             return df.toArrow(), used
         except AnalysisException as exc:
             raise QueryError(f"SQL error: {_first_line(exc)}") from None

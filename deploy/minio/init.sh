@@ -4,6 +4,7 @@
 # in MinIO. Idempotent: safe to run on every `docker compose up`.
 # Needs: MINIO_URL, MINIO_ROOT_USER, MINIO_ROOT_PASSWORD, CITYLAKE_BUCKET,
 #        CITYLAKE_S3_ACCESS_KEY / CITYLAKE_S3_SECRET_KEY (pipeline), CITYLAKE_ANALYST_SECRET (analyst),
+#        CITYLAKE_STEWARD_SECRET (steward),
 #        CITYLAKE_LIAISON_GAJ_SECRET, CITYLAKE_LIAISON_GJJ_SECRET, CITYLAKE_LIAISON_RSJ_SECRET, CITYLAKE_LIAISON_SCJG_SECRET, CITYLAKE_LIAISON_STHJ_SECRET, CITYLAKE_LIAISON_ZRZY_SECRET.
 set -eu
 POLICY_DIR="${POLICY_DIR:-$(dirname "$0")/policies}"
@@ -35,6 +36,10 @@ add_user "$CITYLAKE_S3_ACCESS_KEY" "$CITYLAKE_S3_SECRET_KEY" citylake-pipeline
 apply_policy citylake-analyst "$POLICY_DIR/citylake-analyst.json"
 add_user analyst "${CITYLAKE_ANALYST_SECRET:-}" citylake-analyst
 
+# steward (authorised to see personal information): the analyst's reads and the standardized tables
+apply_policy citylake-steward "$POLICY_DIR/citylake-steward.json"
+add_user steward "${CITYLAKE_STEWARD_SECRET:-}" citylake-steward
+
 # gaj: list/read/write landing/gaj/, list/read receipts/gaj/
 apply_policy citylake-liaison-gaj "$POLICY_DIR/citylake-liaison-gaj.json"
 add_user liaison-gaj "${CITYLAKE_LIAISON_GAJ_SECRET:-}" citylake-liaison-gaj
@@ -59,4 +64,4 @@ add_user liaison-sthj "${CITYLAKE_LIAISON_STHJ_SECRET:-}" citylake-liaison-sthj
 apply_policy citylake-liaison-zrzy "$POLICY_DIR/citylake-liaison-zrzy.json"
 add_user liaison-zrzy "${CITYLAKE_LIAISON_ZRZY_SECRET:-}" citylake-liaison-zrzy
 
-echo "MinIO ready: bucket $BUCKET, users: pipeline, analyst, liaison-gaj liaison-gjj liaison-rsj liaison-scjg liaison-sthj liaison-zrzy"
+echo "MinIO ready: bucket $BUCKET, users: pipeline, analyst, steward, liaison-gaj liaison-gjj liaison-rsj liaison-scjg liaison-sthj liaison-zrzy"

@@ -133,7 +133,8 @@ class SeaweedServer:
         depts = access.departments() if departments is None else departments
         admin = (_random_key("ADM"), secrets.token_urlsafe(24))
         creds = {access.PIPELINE: (_random_key("PIPE"), secrets.token_urlsafe(24)),
-                 access.ANALYST: (_random_key("ANLY"), secrets.token_urlsafe(24))}
+                 access.ANALYST: (_random_key("ANLY"), secrets.token_urlsafe(24)),
+                 access.STEWARD: (_random_key("STEW"), secrets.token_urlsafe(24))}
         for d in depts:
             creds[access.liaison_user(d)] = (_random_key(d[:4]), secrets.token_urlsafe(24))
         config = work_dir / "s3-identities.json"

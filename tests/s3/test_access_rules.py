@@ -46,6 +46,26 @@ def test_analyst_reads_only_the_curated_and_base_table_folders():
                    for g in rules)
 
 
+def test_the_steward_reads_what_the_analyst_reads_and_the_standardized_tables():
+    rules = access.grants("steward")
+    assert rules == [*access.grants("analyst"), access.Grant("warehouse/standardized/", list=True, read=True)]
+    assert not any(g.write for g in rules)
+    assert not any(g.prefix.startswith(("raw", "standardized", "quarantine", "landing", "receipts")) for g in rules)
+
+
+def test_roles_are_defined_once_and_the_default_masks():
+    assert access.role() is access.ROLES[access.DEFAULT_ROLE]
+    assert not access.role().unmasked and access.role().identity == access.ANALYST
+    steward = access.role("steward")
+    assert steward.unmasked and steward.identity == access.STEWARD
+    for r in access.ROLES.values():  # every role's reads go through an identity with grants
+        assert access.grants(r.identity)
+        # a role that shows personal fields needs an identity that may read where they are kept
+        assert r.unmasked == any(g.prefix == "warehouse/standardized/" for g in access.grants(r.identity))
+    with pytest.raises(ValueError, match="unknown role"):
+        access.role("admin")
+
+
 def test_pipeline_has_the_whole_bucket():
     assert access.grants("pipeline") == [access.Grant("", list=True, read=True, write=True)]
 
@@ -159,6 +179,7 @@ def test_init_script_creates_every_user_with_its_policy():
     assert 'mc mb --ignore-existing "citylake/$BUCKET"' in text
     assert 'add_user "$CITYLAKE_S3_ACCESS_KEY" "$CITYLAKE_S3_SECRET_KEY" citylake-pipeline' in text
     assert 'add_user analyst "${CITYLAKE_ANALYST_SECRET:-}" citylake-analyst' in text
+    assert 'add_user steward "${CITYLAKE_STEWARD_SECRET:-}" citylake-steward' in text
     for dept in access.departments():
         assert f'add_user liaison-{dept} "${{{access.liaison_secret_env(dept)}:-}}" citylake-liaison-{dept}' in text
         assert f'apply_policy citylake-liaison-{dept} "$POLICY_DIR/citylake-liaison-{dept}.json"' in text
@@ -172,6 +193,7 @@ def test_write_minio_artifacts_removes_stale_departments(tmp_path: Path):
         "citylake-analyst.json",
         "citylake-liaison-scjg.json",
         "citylake-pipeline.json",
+        "citylake-steward.json",
     ]
     analyst = json.loads((tmp_path / "policies" / "citylake-analyst.json").read_text())
     [read] = [st for st in analyst["Statement"] if st["Sid"] == "ReadObjects"]

@@ -22,6 +22,7 @@ from citylake.core.ledger import Ledger
 from citylake.core.registry import load_registrations
 from citylake.core.settings import Settings
 from citylake.core.spark import use_catalog
+from citylake.stages import query
 from citylake.stages.check import check_batches
 from citylake.stages.conform import conform_batches
 from citylake.stages.curate import curate_resource
@@ -128,6 +129,30 @@ def test_pipeline_spark_steps_on_the_s3_lake(spark, s3_server, s3_settings: Sett
         assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, key
     with pytest.raises(ClientError) as denied:
         client.put_object(Bucket=BUCKET, Key=f"warehouse/{reg.department}/x.parquet", Body=b"")
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+    # The steward identity (`citylake query --role steward`) reads the standardized table too, so its
+    # queries show personal fields in the clear; still neither raw nor quarantine, and it writes nothing.
+    # With the analyst's keys the same role is refused.
+    steward = replace(s3_settings, s3=s3_server.s3_options(access.STEWARD))
+    personal = [f.name for f in reg.fields if f.sensitivity == "personal"]
+    assert personal, reg.resource
+    sql = f"SELECT {', '.join(personal)} FROM {tables.curated_table(reg).ident}"
+    masked = query.query(steward, sql, [reg]).table
+    clear = query.query(steward, sql, [reg], role="steward").table
+    assert masked.num_rows == clear.num_rows == curated.rows
+    assert masked.to_pylist() != clear.to_pylist()
+    with pytest.raises(query.QueryRefused, match="steward identity's keys"):
+        query.query(analyst, sql, [reg], role="steward")
+    client = s3_server.client(access.STEWARD)
+    assert client.get_object(Bucket=BUCKET, Key=std_file)["Body"].read()
+    quarantine_key = next(k for k in keys if k.startswith("quarantine/"))
+    for key in (raw_key, quarantine_key):
+        with pytest.raises(ClientError) as denied:
+            client.get_object(Bucket=BUCKET, Key=key)
+        assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, key
+    with pytest.raises(ClientError) as denied:
+        client.put_object(Bucket=BUCKET, Key=std_file + ".x", Body=b"")
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 

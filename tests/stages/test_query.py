@@ -456,3 +456,47 @@ def test_a_default_caller_never_receives_a_citizen_id_or_mobile_in_full(spark, l
                 assert not birth.search(fields), "a full date beside a masked ID would give it back"
                 assert row["birth_date"] is None or len(row["birth_date"]) == 4
     assert people > 0
+
+
+# ---- roles: masked by default, in the clear for a role that may see personal fields ----------------------
+def _standardized_by_row(settings: Settings, reg: Registration, columns: list[str]) -> dict[tuple, tuple]:
+    std = tables.load_table(settings, tables.standardized_table(reg)).scan(
+        selected_fields=("_batch_id", "_source_row", *columns)).to_arrow().to_pylist()
+    return {(r["_batch_id"], r["_source_row"]): tuple(r[c] for c in columns) for r in std}
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("engine,materialize", [("duckdb", False), ("duckdb", True), ("spark", None)],
+                         ids=["duckdb-iceberg_scan", "duckdb-pyiceberg", "spark"])
+def test_the_steward_sees_personal_fields_in_the_clear_and_the_default_role_does_not(
+        spark, lake, regs, engine, materialize):
+    reg = _reg(regs, "resident_population")
+    personal = [f.name for f in reg.fields if f.sensitivity == "personal"]
+    sql = f"SELECT _batch_id, _source_row, {', '.join(personal)} FROM gaj.resident_population"
+    kw = {"engine": engine, "spark": spark} if engine == "spark" else {"materialize": materialize}
+    masked = q.query(lake, sql, regs, **kw).table.to_pylist()
+    clear = q.query(lake, sql, regs, role="steward", **kw).table.to_pylist()
+    assert len(clear) == len(masked) == curated_rows(lake, reg)
+    truth = _standardized_by_row(lake, reg, personal)
+    for m, c in zip(sorted(masked, key=lambda r: r["_source_row"]), sorted(clear, key=lambda r: r["_source_row"]),
+                    strict=True):
+        row = (c["_batch_id"], c["_source_row"])
+        assert tuple(c[f] for f in personal) == truth[row], "the clear values are the standardized row's"
+        assert "*" in m["cn_id"] and "*" not in c["cn_id"] and len(c["cn_id"]) == 18
+        assert isinstance(m["birth_date"], str) and len(m["birth_date"]) == 4  # the year only
+        assert c["birth_date"] is not None and str(c["birth_date"]).startswith(m["birth_date"])
+    # The other columns are the curated ones, unchanged.
+    other = "SELECT _record_key, _source_row, gender FROM gaj.resident_population ORDER BY _record_key"
+    assert (q.query(lake, other, regs, role="steward", **kw).table.to_pylist()
+            == q.query(lake, other, regs, **kw).table.to_pylist())
+
+
+@pytest.mark.spark
+def test_base_libraries_stay_masked_for_every_role(lake, with_base):
+    rows = q.query(lake, "SELECT cn_id FROM base.population", with_base, role="steward").table.column("cn_id")
+    assert rows.to_pylist() and all("*" in v for v in rows.to_pylist())
+
+
+def test_an_unknown_role_is_refused(settings):
+    with pytest.raises(ValueError, match="unknown role 'admin'; roles: analyst, steward"):
+        q.query(settings, "SELECT 1", [], role="admin")

@@ -5,11 +5,14 @@
                              JOIN ref.divisions d ON d.code = e.division_code GROUP BY d.name ORDER BY n DESC"
     citylake query "SELECT * FROM gaj.resident_population" --out people.xlsx
     citylake query --engine spark "SELECT status, count(*) FROM scjg.enterprise_registration GROUP BY status"
+    citylake query --role steward "SELECT cn_id, birth_date FROM gaj.resident_population LIMIT 5"
 
 Tables by name: curated ``<department>.<resource>`` and ``ref.divisions``, ``ref.division_editions``,
 ``ref.codes`` (``citylake tables`` lists them, ``citylake describe`` shows their columns); nothing else
 (:mod:`citylake.stages.query`). DuckDB SQL by default, Spark SQL with ``--engine spark``. The terminal
-shows the first ``--limit`` rows; a file gets them all. Exit code: 0; 2 for an unknown table, a
+shows the first ``--limit`` rows; a file gets them all. Personal fields are masked unless ``--role``
+names a role that sees them (:data:`citylake.core.access.ROLES`; on an S3 lake the settings must hold
+that role's storage keys). Exit code: 0; 2 for an unknown table, a
 statement that is not a query, a refused read or an SQL error.
 """
 
@@ -21,6 +24,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from citylake.core.access import DEFAULT_ROLE, ROLES
 from citylake.core.registry import RegistrationError
 from citylake.core.settings import Settings
 from citylake.drivers.cli.common import UsageError, fail, listed_registrations, unknown_names
@@ -53,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="table: readable, on the terminal (default); csv (UTF-8 with BOM in a file, for "
                              "Excel), json, parquet or xlsx; default with --out: the file's suffix")
     parser.add_argument("--out", metavar="FILE", help="write the whole result to FILE")
+    parser.add_argument("--role", choices=sorted(ROLES), default=DEFAULT_ROLE,
+                        help="; ".join(f"{r.name}: {r.description}" for r in ROLES.values())
+                        + f" (default {DEFAULT_ROLE})")
     parser.add_argument("--limit", type=int, default=TERMINAL_ROWS, metavar="N",
                         help=f"rows shown on the terminal (default {TERMINAL_ROWS}, 0 for all); files get every row")
 
@@ -120,7 +127,7 @@ def run(args) -> int:
         return fail("query", exc)
     sql = sys.stdin.read() if args.sql == "-" else args.sql
     try:
-        result = query(settings, sql, regs, engine=args.engine)
+        result = query(settings, sql, regs, engine=args.engine, role=args.role)
         if args.out:
             path = write_result(result, args.out, fmt, titles=args.titles, timezone=settings.timezone)
     except UnknownTable as exc:

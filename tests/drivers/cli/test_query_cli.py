@@ -120,3 +120,17 @@ def test_what_cannot_run_is_a_usage_error(lake_env, regs, capsys, tmp_path):
 def test_query_has_help(capsys):
     code, out, _ = run(capsys, "query", "--help")
     assert code == 0 and "--engine" in out and "--titles" in out and "xlsx" in out
+
+
+@pytest.mark.spark
+def test_personal_fields_are_masked_unless_the_role_sees_them(lake_env, capsys):
+    sql = "SELECT cn_id, mobile FROM gaj.resident_population WHERE mobile IS NOT NULL LIMIT 20"
+    code, out, err = run(capsys, "query", "--format", "json", sql)
+    masked = json.loads(out)
+    assert (code, err) == (0, "") and masked and all("*" in r["cn_id"] and "*" in r["mobile"] for r in masked)
+    code, out, err = run(capsys, "query", "--role", "steward", "--format", "json", sql)
+    clear = json.loads(out)
+    assert (code, err) == (0, "") and len(clear) == len(masked)
+    assert all(r["cn_id"].isalnum() and len(r["cn_id"]) == 18 and r["mobile"].isdigit() for r in clear)
+    code, _, err = run(capsys, "query", "--role", "admin", sql)
+    assert code == 2 and "invalid choice: 'admin'" in err
