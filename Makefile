@@ -11,7 +11,8 @@ export CITYLAKE_HOME ?= $(CURDIR)/var
 # The product with its test tools, and the dev tools (a separate distribution, devtools/).
 # pyspark is reinstalled last: the Spark provider's pyspark-client writes into the same pyspark/
 # folder (pyproject.toml). Spark's jars (Iceberg, S3, JDBC drivers) come from deploy/spark/pom.xml.
-$(STAMP): pyproject.toml devtools/pyproject.toml deploy/spark/pom.xml
+$(STAMP): pyproject.toml devtools/pyproject.toml deploy/spark/pom.xml scripts/build-auth-jar.sh \
+          deploy/spark/auth/src/main/java/org/citylake/auth/TokenAuthenticator.java
 	bash scripts/system-deps.sh build
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"

@@ -2,7 +2,8 @@
 #   scripts/system-deps.sh          what the tests need (and what the build needs)
 #   scripts/system-deps.sh build    what `make venv` needs: Maven, to fetch Spark's jars
 #
-# Build: Maven (scripts/fetch-jars.sh resolves deploy/spark/pom.xml; Java 17 is on the machine).
+# Build: Maven (scripts/fetch-jars.sh resolves deploy/spark/pom.xml) and a JDK 17 (javac, for
+# scripts/build-auth-jar.sh; the JRE is on the machine).
 # System packages the tests use: Chromium (directory page tests) with a Chinese font (without one
 # the pages render Chinese as boxes and the screenshot test fails), docker-compose (config check of
 # docker-compose.yml) and PostgreSQL's binaries (tests start their own server on a free loopback
@@ -11,6 +12,8 @@
 set -u
 need=()
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+# javac: scripts/build-auth-jar.sh compiles the hive2 endpoint's token check
+command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 if [ "${1:-}" != "build" ]; then
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # WenQuanYi Micro Hei: 1.6 MB against 57 MB for fonts-noto-cjk; in the site's font stack.

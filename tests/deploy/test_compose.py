@@ -245,10 +245,22 @@ def test_no_secret_is_written_into_the_compose_file(compose_static):
                 assert "${" in str(value), f"{name}: {key} must come from .env, not be written in docker-compose.yml"
 
 
-def test_the_sql_endpoint_runs_as_the_read_only_analyst(compose_static):
-    svc = compose_static["services"]["sql-server"]
-    assert svc["entrypoint"] == ["citylake", "sql-server", "--host", "0.0.0.0", "--port", "15002"]
-    assert svc["ports"] == ["${CITYLAKE_BIND_ADDRESS:-127.0.0.1}:15002:15002"]
+# The SQL endpoints: Spark Connect (sql-server) and HiveServer2 (bi-server), both `citylake sql-server`.
+SQL_ENDPOINTS = {
+    "sql-server": (["citylake", "sql-server", "--host", "0.0.0.0", "--port", "15002"], 15002),
+    "bi-server": (["citylake", "sql-server", "--protocol", "hive2", "--host", "0.0.0.0", "--port", "10000"], 10000),
+}
+
+
+@pytest.mark.parametrize("service", sorted(SQL_ENDPOINTS))
+def test_the_sql_endpoint_runs_as_the_read_only_analyst(compose_static, service):
+    svc = compose_static["services"][service]
+    entrypoint, port = SQL_ENDPOINTS[service]
+    assert svc["image"] == compose_static["services"]["sql-server"]["image"]
+    assert svc["entrypoint"] == entrypoint
+    assert svc["ports"] == [f"${{CITYLAKE_BIND_ADDRESS:-127.0.0.1}}:{port}:{port}"]
+    assert str(port) in " ".join(svc["healthcheck"]["test"])
+    assert svc["environment"] == compose_static["services"]["sql-server"]["environment"]  # the same identity
     env = svc["environment"]
     assert env["CITYLAKE_S3_ACCESS_KEY"] == access.ANALYST
     assert env["CITYLAKE_S3_SECRET_KEY"].startswith(f"${{{access.ANALYST_SECRET_ENV}:?")
