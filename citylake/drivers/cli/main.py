@@ -38,6 +38,9 @@ SUBCOMMANDS = {
     "describe": ("citylake.drivers.cli.describe", "a table's columns: titles, types, sensitivity and masking"),
     "sql-server": ("citylake.drivers.cli.sql_server", "a Spark Connect endpoint over the catalog for BI tools and "
                    "notebooks (sc://host:15002)"),
+    "serve": ("citylake.drivers.cli.serve", "the data service: sharing between departments, open data and the "
+              "audit log over HTTP (OpenAPI at /docs)"),
+    "keys": ("citylake.drivers.cli.keys", "issue, list and revoke the data service's API keys"),
 }
 PLUGIN_GROUP = "citylake.commands"
 

@@ -14,6 +14,16 @@ Tables
 * ``entry_facts`` — live facts read from the lake at each publication (the latest publication's
   facts are the live ones; older rows are history).
 
+The data service's state (:mod:`citylake.stages.share`, served by ``citylake serve``):
+
+* ``api_keys`` — the keys departments and administrators call with; only a key's SHA-256 is kept
+  (a key is 32 random bytes, so its digest cannot be reversed by guessing) and its first characters
+  to tell keys apart;
+* ``share_requests`` — a department's request for a 有条件共享 resource (fields, purpose), and the
+  provider's decision; an approved request is the grant the rows call works under;
+* ``audit_log`` — every answer to a data request: who, which resource, which fields, how many rows,
+  when, under which grant.
+
 The schema is created and upgraded by Alembic (``citylake/stages/publish/migrations``); keep this module and the
 migration scripts in step (a test compares them).
 """
@@ -214,3 +224,49 @@ class EntryFacts(Base):
     facts: Mapped[dict] = mapped_column(JSON)  # everything, as ResourceFacts.to_dict()
 
     publication: Mapped[Publication] = relationship(back_populates="facts")
+
+
+# ---- the data service (citylake.stages.share) ---------------------------------------------------
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))  # a department code, or "admin"
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 hex of the key
+    key_prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to tell keys apart
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ShareRequest(Base):
+    __tablename__ = "share_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64))
+    consumer: Mapped[str] = mapped_column(String(64))  # the asking department
+    provider: Mapped[str] = mapped_column(String(64))  # the providing department
+    fields: Mapped[list] = mapped_column(JSON, default=list)
+    unmasked: Mapped[list] = mapped_column(JSON, default=list)  # personal fields asked for in the clear
+    purpose: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))  # pending / approved / rejected
+    reason: Mapped[str | None] = mapped_column(Text)  # the decision's reason
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    caller: Mapped[str] = mapped_column(String(64))  # a department code, "admin" or "public"
+    action: Mapped[str] = mapped_column(String(32))  # rows / download / open_rows / open_download …
+    resource: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(64))
+    fields: Mapped[list] = mapped_column(JSON, default=list)
+    rows: Mapped[int] = mapped_column(Integer)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("share_requests.id"))
+    basis: Mapped[str] = mapped_column(String(20))  # own / 无条件共享 / grant / open

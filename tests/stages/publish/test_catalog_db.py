@@ -240,5 +240,5 @@ def test_migrations_match_the_models(db_settings):
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, Base.metadata) == []
-    assert migrations.current_revision(engine) == "0001"
+    assert migrations.current_revision(engine) == "0002"
     engine.dispose()

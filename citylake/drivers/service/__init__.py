@@ -1,0 +1,1 @@
+"""The data service (``citylake serve``): sharing and open data over HTTP."""
