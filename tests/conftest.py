@@ -90,3 +90,15 @@ def pg_url():
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Chromium (DevTools protocol, tests/stages/publish/chromium_cdp.py) for page tests."""
+    from tests.stages.publish.chromium_cdp import Chromium, chromium_missing
+
+    reason = chromium_missing()
+    if reason:
+        service_unavailable(reason)
+    with Chromium(tmp_path / "chromium-profile") as b:
+        yield b

@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,6 +46,11 @@ ENV = {
     "record_key_secret": "CITYLAKE_RECORD_KEY_SECRET",
     "lease_ttl_seconds": "CITYLAKE_LEASE_TTL_SECONDS",
     "sql_token": "CITYLAKE_SQL_TOKEN",
+    "environment": "CITYLAKE_ENV",
+    "service_url": "CITYLAKE_SERVICE_URL",
+    "service_rate_per_minute": "CITYLAKE_SERVICE_RATE_PER_MINUTE",
+    "service_anon_rate_per_minute": "CITYLAKE_SERVICE_ANON_RATE_PER_MINUTE",
+    "session_secret": "CITYLAKE_SESSION_SECRET",
 }
 S3_ENV = {
     "endpoint": "CITYLAKE_S3_ENDPOINT",
@@ -52,6 +58,25 @@ S3_ENV = {
     "secret_key": "CITYLAKE_S3_SECRET_KEY",
     "region": "CITYLAKE_S3_REGION",
 }
+
+
+PLACEHOLDER = "change-me"  # how every secret of .env.example starts
+
+
+def is_placeholder(value: str | None) -> bool:
+    """Whether ``value`` still holds a placeholder of .env.example: it starts with ``change-me``,
+    or it is a URL whose password does (``postgresql+psycopg2://citylake:change-me-…@postgres/…``)."""
+    if not value:
+        return False
+    if value.startswith(PLACEHOLDER):
+        return True
+    if "://" in value:
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            return False
+        return bool(password) and unquote(password).startswith(PLACEHOLDER)
+    return False
 
 
 @dataclass(frozen=True)
@@ -122,6 +147,17 @@ class Settings:
     record_key_secret: str = field(default="", repr=False)
     # The token Spark Connect clients of `citylake sql-server` send; out of repr like every secret.
     sql_token: str = field(default="", repr=False)
+    # "production": servers refuse to start on a secret still holding .env.example's placeholder
+    # (:func:`is_placeholder`); anything else is a development machine.
+    environment: str = "development"
+    # The data service (`citylake serve`): its public base URL (the DCAT export points at its
+    # endpoints when set), and the requests a minute it answers per key and per anonymous client IP.
+    service_url: str = ""
+    service_rate_per_minute: int = 600
+    service_anon_rate_per_minute: int = 60
+    # The secret that signs the data service's session cookies (the directory pages behind a login);
+    # out of repr. See :meth:`session_signing_secret`.
+    session_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -161,6 +197,10 @@ class Settings:
         return _env(f"AIRFLOW_CONN_{conn_id.upper()}")
 
     @property
+    def is_production(self) -> bool:
+        return self.environment.strip().lower() == "production"
+
+    @property
     def directory_dir(self) -> Path:
         return self.home / "directory"
 
@@ -178,7 +218,23 @@ class Settings:
         if not self.lake_uri.startswith("file:"):
             raise ValueError(f"set {ENV['record_key_secret']}: every machine of a shared lake "
                              f"({self.lake_uri}) must key its hashes with the same secret")
-        path = self.home / "secrets" / "record_key"
+        return self._local_secret("record_key")
+
+    def session_signing_secret(self) -> bytes:
+        """The secret that signs the data service's session cookies: ``CITYLAKE_SESSION_SECRET``, or
+        on a local lake a random one made once in ``$CITYLAKE_HOME/secrets/session`` (owner-only).
+        Beside a shared (S3) lake it must be set, so that every replica of the service accepts the
+        sessions of the others."""
+        if self.session_secret:
+            return self.session_secret.encode("utf-8")
+        if not self.lake_uri.startswith("file:"):
+            raise ValueError(f"set {ENV['session_secret']}: the data service beside a shared lake "
+                             f"({self.lake_uri}) signs its sessions with a secret every replica shares")
+        return self._local_secret("session")
+
+    def _local_secret(self, name: str) -> bytes:
+        """A random secret made once in ``$CITYLAKE_HOME/secrets/<name>`` (owner-only), then kept."""
+        path = self.home / "secrets" / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             try:  # O_EXCL: two first runs at once keep the one written first

@@ -239,7 +239,7 @@ def test_every_sql_source_has_a_connection(compose_static):
 def test_no_secret_is_written_into_the_compose_file(compose_static):
     for name, svc in compose_static["services"].items():
         for key, value in (svc.get("environment") or {}).items():
-            if key.endswith("_ACCESS_KEY") and value == access.ANALYST:
+            if key.endswith("_ACCESS_KEY") and value in (access.ANALYST, access.STEWARD):
                 continue  # a user name that deploy/minio/init.sh creates, not a secret
             if SECRET_NAME_RE.search(key):
                 assert "${" in str(value), f"{name}: {key} must come from .env, not be written in docker-compose.yml"
@@ -275,6 +275,44 @@ def test_the_sql_endpoint_runs_as_the_read_only_analyst(compose_static, service)
     # it may read, nothing more: every grant to it is CONNECT, USAGE or SELECT
     grants = re.findall(r"GRANT (\w+) ON [^;]* TO citylake_reader;", sql)
     assert sorted(set(grants)) == ["CONNECT", "SELECT", "USAGE"], grants
+
+
+def test_the_data_service_runs_as_the_steward_in_production_mode(compose_static, compose_config, monkeypatch):
+    """`citylake serve` like the SQL endpoints (same image, catalog read-only), but as the steward (a
+    grant may show personal fields in the clear, which only the standardized tables hold), with the
+    directory database for its keys, requests and audit, and refusing placeholder secrets."""
+    services = compose_static["services"]
+    svc = services["data-service"]
+    assert svc["image"] == services["sql-server"]["image"]
+    assert svc["entrypoint"] == ["citylake", "serve", "--host", "0.0.0.0", "--port", "8700"]
+    assert svc["ports"] == ["${CITYLAKE_BIND_ADDRESS:-127.0.0.1}:8700:8700"]
+    assert "http://127.0.0.1:8700/api/v1/catalog" in svc["healthcheck"]["test"]
+    env = svc["environment"]
+    assert env["CITYLAKE_ENV"] == "production"
+    assert env["CITYLAKE_S3_ACCESS_KEY"] == access.STEWARD
+    assert env["CITYLAKE_S3_SECRET_KEY"].startswith(f"${{{access.STEWARD_SECRET_ENV}:?")
+    assert access.role(access.STEWARD).unmasked
+    assert env["CITYLAKE_CATALOG_URI"] == services["sql-server"]["environment"]["CITYLAKE_CATALOG_URI"]
+    airflow = services["airflow-scheduler"]["environment"]
+    for key in ("CITYLAKE_DIRECTORY_URL", "CITYLAKE_RECORD_KEY_SECRET", "CITYLAKE_LAKE_URI", "CITYLAKE_S3_ENDPOINT",
+                "CITYLAKE_RESOURCES_DIR", "CITYLAKE_HOME", "CITYLAKE_SERVICE_URL"):
+        assert env[key] == airflow[key], key  # the publisher's directory, lake and hashing secret
+    assert set(svc["depends_on"]) == {"postgres", "minio-init"}
+    # as rendered with .env.example: the settings the service reads, and the production check refuses
+    # every placeholder (citylake/drivers/cli/serve.py)
+    from citylake.drivers.cli.serve import production_problems
+
+    for key in [k for k in os.environ if k.startswith(("CITYLAKE_", "AWS_"))]:
+        monkeypatch.delenv(key)
+    for key, value in compose_config["services"]["data-service"]["environment"].items():
+        monkeypatch.setenv(key, str(value))
+    settings = Settings.from_env()
+    assert settings.is_production and settings.s3.access_key == access.STEWARD
+    assert (settings.service_rate_per_minute, settings.service_anon_rate_per_minute) == (600, 60)
+    problems = " ".join(production_problems(settings))
+    for var in ("CITYLAKE_RECORD_KEY_SECRET", "CITYLAKE_S3_SECRET_KEY", "CITYLAKE_DIRECTORY_URL",
+                "CITYLAKE_CATALOG_URI"):
+        assert f"{var} still holds the placeholder" in problems, var
 
 
 def test_env_example_defines_every_variable_and_holds_no_secret(compose_static):
@@ -334,6 +372,21 @@ def test_directory_site_serves_what_publish_writes(compose_static):
     home = services["airflow-scheduler"]["environment"]["CITYLAKE_HOME"]
     assert f"directory:{home}/directory" in services["airflow-scheduler"]["volumes"]
     assert "directory:/usr/share/nginx/html:ro" in services["directory-site"]["volumes"]
+
+
+def test_the_internal_directory_is_served_only_through_the_login(compose_static):
+    """nginx no longer serves the pages as files: the internal site (every resource, sample rows) goes
+    through the data service's login; only the open DCAT export is a file."""
+    conf = (REPO_ROOT / "deploy" / "nginx" / "default.conf").read_text()
+    served = re.findall(r"^\s*location\s+(=?\s*\S+)\s*\{", conf, re.M)
+    assert served == ["= /healthz", "= /open-dcat.jsonld", "/"]
+    assert "server data-service:8700;" in conf and "proxy_pass http://citylake_service;" in conf
+    assert "try_files" not in conf and "autoindex" not in conf
+    site = compose_static["services"]["directory-site"]
+    assert site["depends_on"]["data-service"]["condition"] == "service_healthy"
+    service = compose_static["services"]["data-service"]
+    assert service["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    assert "directory:/opt/citylake/var/directory:ro" in service["volumes"]
 
 
 def test_images_are_built_from_the_deploy_dockerfiles(compose_static):

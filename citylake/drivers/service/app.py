@@ -16,12 +16,16 @@ contract (``/api/v1``):
   basis (own, 无条件共享, or a grant), 403 with the reason otherwise;
 * ``GET /audit`` — administrators: all; a department: its own resources'.
 
-Every error is JSON ``{"error": "…"}`` with its status. The state lives in the directory database
-(``CITYLAKE_DIRECTORY_URL``; its migrations run at start).
+Every error is JSON ``{"error": "…"}`` with its status — unknown paths (404), wrong methods (405),
+invalid parameters (422), too many requests (429, :mod:`citylake.drivers.service.limits`) and
+unexpected failures (500: the traceback goes to the server's log only). Keys are never logged: the
+log has no access lines, the audit log names the key's holder, the limits name a key by its digest.
+The state lives in the directory database (``CITYLAKE_DIRECTORY_URL``; its migrations run at start).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -33,16 +37,21 @@ from pydantic import BaseModel, Field
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citylake import __version__
 from citylake.core.registry import Registration, load_base_libraries, load_registrations
 from citylake.core.settings import Settings
+from citylake.drivers.service import quarantine
+from citylake.drivers.service.limits import RateLimit
+from citylake.drivers.service.site import router as site_router
 from citylake.stages import share
 from citylake.stages.publish import migrations
 from citylake.stages.publish.models import ShareRequest
 from citylake.stages.query import NotCuratedYet, QueryError, column_titles, directory_codes
 
 API = "/api/v1"
+log = logging.getLogger("citylake.service")
 Limit = Annotated[int, Query(ge=1, le=share.MAX_PAGE, description="rows per page")]
 Offset = Annotated[int, Query(ge=0, description="rows to skip")]
 DOWNLOAD_TYPES = {"csv": "text/csv; charset=utf-8",
@@ -78,6 +87,11 @@ class ServiceState:
     def session(self) -> Iterator[Session]:
         with self.sessions() as s, s.begin():
             yield s
+
+    def is_live(self, key: str) -> bool:
+        """Whether ``key`` is a live key (for the rate limits, which count a live key on its own)."""
+        with self.session() as s:
+            return share.find_key(s, key) is not None
 
     def reg(self, resource: str, *, public: bool = False) -> Registration:
         reg = self.by_resource.get(resource)
@@ -135,6 +149,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"error": f"invalid request: {problems}"}, status_code=422)
 
+    app.add_middleware(RateLimit, per_key=state.settings.service_rate_per_minute,
+                       anonymous=state.settings.service_anon_rate_per_minute, is_live=state.is_live)
+    app.add_middleware(Unexpected)  # outermost: also what fails in the rate limits
 
     def _rows(reg: Registration, acc: share.Access, limit: int, offset: int, filters: dict[str, str]) -> dict:
         try:
@@ -249,7 +266,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with state.session() as s:
             return {"entries": share.audit_log(s, who, limit=limit, offset=offset)}
 
+    app.include_router(site_router)  # the directory pages: open portal, internal site behind a login
+    app.include_router(quarantine.router(department))  # liaisons' rejected rows, as XLSX
     return app
+
+
+class Unexpected:
+    """ASGI middleware: an unexpected exception becomes ``500 {"error": …}``, its traceback logged on
+    the server only (once: the exception is not raised on to the server, which would log it again)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("unexpected error answering %s %s", scope.get("method"), scope.get("path"))
+            if started:  # part of the answer is out: all that is left is to break the connection
+                raise
+            await JSONResponse({"error": "internal error: the service could not answer; it is in the service's log"},
+                               status_code=500)(scope, receive, send)
 
 
 def _access_word(session: Session, who: share.Caller, reg: Registration) -> str:

@@ -288,9 +288,25 @@ def _lit(value: str, lang: str = "zh") -> dict:
     return {"@value": value, "@language": lang}
 
 
-def open_dcat(entries: list[dict], publication: dict, base: str, page_url) -> dict:
+# The downloads of the data service (``/api/v1/open/<resource>/download?format=…``): format -> media type.
+SERVICE_DOWNLOADS = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "json": "application/json",
+}
+
+
+def open_dcat(entries: list[dict], publication: dict, base: str, page_url, service: str = "") -> dict:
     """DCAT-AP JSON-LD of the open entries. ``base`` ends with '/'; ``page_url(resource)`` gives the
-    absolute URL of the resource's page (its dcat:accessURL)."""
+    absolute URL of the resource's page (its landing page and dcat:accessURL).
+
+    ``service``: the data service's public base URL (``CITYLAKE_SERVICE_URL``). With it, each open
+    dataset has a distribution per download format (dcat:downloadURL
+    ``{service}/api/v1/open/<resource>/download?format=csv|xlsx|json``) and a dcat:DataService
+    (dcat:endpointURL ``{service}/api/v1/open/<resource>/rows``, dcat:endpointDescription
+    ``{service}/openapi.json``). Without it, one distribution in the registered format whose
+    accessURL is the page, and a DataService pointing at the page for a resource shared by 接口."""
+    service = service.rstrip("/")
     opened = [e for e in sorted(entries, key=lambda e: e["code"]) if is_open(e)]
     scheme_id = f"{base}classification"
     graph: list[dict] = []
@@ -362,15 +378,30 @@ def open_dcat(entries: list[dict], publication: dict, base: str, page_url) -> di
             },
         }
         access = page_url(e["resource"])
-        distribution = {
-            "@id": f"{ds_id}#distribution",
-            "@type": "dcat:Distribution",
-            "dct:title": _lit(f"{e['name']}（{e['format']['category']}，{e['format']['type']}）"),
-            "dcat:accessURL": {"@id": access},
-            "dct:format": fmt,
-            "dct:rights": {"@type": "dct:RightsStatement", "rdfs:label": _lit(rights)},
-            "dct:conformsTo": {"@id": schema["@id"]},
-        }
+        rights_node = {"@type": "dct:RightsStatement", "rdfs:label": _lit(rights)}
+        if service:
+            api = f"{service}/api/v1/open/{e['resource']}"
+            distributions = [{
+                "@id": f"{ds_id}#distribution-{kind}",
+                "@type": "dcat:Distribution",
+                "dct:title": _lit(f"{e['name']}（{kind.upper()} 下载，开放部分）"),
+                "dcat:accessURL": {"@id": access},
+                "dcat:downloadURL": {"@id": f"{api}/download?format={kind}"},
+                "dct:format": {"@id": f"{EU}file-type/{FILE_TYPES[kind]}"},
+                "dcat:mediaType": {"@id": f"https://www.iana.org/assignments/media-types/{media}"},
+                "dct:rights": rights_node,
+                "dct:conformsTo": {"@id": schema["@id"]},
+            } for kind, media in SERVICE_DOWNLOADS.items()]
+        else:
+            distributions = [{
+                "@id": f"{ds_id}#distribution",
+                "@type": "dcat:Distribution",
+                "dct:title": _lit(f"{e['name']}（{e['format']['category']}，{e['format']['type']}）"),
+                "dcat:accessURL": {"@id": access},
+                "dct:format": fmt,
+                "dct:rights": rights_node,
+                "dct:conformsTo": {"@id": schema["@id"]},
+            }]
         dataset = {
             "@id": ds_id,
             "@type": "dcat:Dataset",
@@ -384,24 +415,26 @@ def open_dcat(entries: list[dict], publication: dict, base: str, page_url) -> di
             "dct:issued": {"@value": e["publish_date"], "@type": "xsd:date"},
             "dct:language": {"@id": f"{EU}language/ZHO"},
             "dct:conformsTo": {"@id": schema["@id"]},
-            "dcat:distribution": [{"@id": distribution["@id"]}],
+            "dcat:distribution": [{"@id": d["@id"]} for d in distributions],
             "dcat:landingPage": {"@id": access},
         }
         if e["related_codes"]:
             dataset["dct:relation"] = [{"@id": f"{base}dataset/{code}"} for code in e["related_codes"]]
-        nodes = [dataset, distribution, schema]
-        if e["share"]["method_type"] == "接口":
+        nodes = [dataset, *distributions, schema]
+        if service or e["share"]["method_type"] == "接口":
             svc_id = f"{ds_id}#service"
-            distribution["dcat:accessService"] = {"@id": svc_id}
-            nodes.append(
-                {
-                    "@id": svc_id,
-                    "@type": "dcat:DataService",
-                    "dct:title": _lit(f"{e['name']} 数据接口"),
-                    "dcat:endpointURL": {"@id": access},
-                    "dcat:servesDataset": {"@id": ds_id},
-                }
-            )
+            for d in distributions:
+                d["dcat:accessService"] = {"@id": svc_id}
+            data_service = {
+                "@id": svc_id,
+                "@type": "dcat:DataService",
+                "dct:title": _lit(f"{e['name']} 数据接口"),
+                "dcat:endpointURL": {"@id": f"{service}/api/v1/open/{e['resource']}/rows" if service else access},
+                "dcat:servesDataset": {"@id": ds_id},
+            }
+            if service:
+                data_service["dcat:endpointDescription"] = {"@id": f"{service}/openapi.json"}
+            nodes.append(data_service)
         datasets.append(ds_id)
         graph.extend(nodes)
 
@@ -433,5 +466,6 @@ def open_dcat(entries: list[dict], publication: dict, base: str, page_url) -> di
     return {"@context": CONTEXT, "@graph": [catalog, centre, scheme, *concepts.values(), *agents.values(), *graph]}
 
 
-def dcat_bytes(entries: list[dict], publication: dict, base: str, page_url) -> bytes:
-    return json.dumps(open_dcat(entries, publication, base, page_url), ensure_ascii=False, indent=2).encode("utf-8")
+def dcat_bytes(entries: list[dict], publication: dict, base: str, page_url, service: str = "") -> bytes:
+    return json.dumps(open_dcat(entries, publication, base, page_url, service), ensure_ascii=False,
+                      indent=2).encode("utf-8")

@@ -335,16 +335,18 @@ def _base_url(settings: Settings, base_url: str | None) -> str:
 def render_outputs(entries: list[dict], publication: dict, facts: dict[str, dict],
                    samples: dict[str, tuple[list, list]], base: str,
                    templates: dict[str, dict[str, bytes]] | None = None,
-                   quality: dict[str, dict] | None = None, lineage: dict[str, dict] | None = None) -> dict[str, bytes]:
+                   quality: dict[str, dict] | None = None, lineage: dict[str, dict] | None = None,
+                   service_url: str = "") -> dict[str, bytes]:
     """Every output file of a publication: relative path -> bytes (``templates``: see
     :func:`drop_templates`; ``quality``: resource -> its quality history; ``lineage``:
-    :func:`citylake.stages.lineage.page_lineage`)."""
+    :func:`citylake.stages.lineage.page_lineage`; ``service_url``: the data service's public base URL,
+    which the DCAT export's downloads and data services point at, see :func:`exports.open_dcat`)."""
     files = {
         OUTPUT_FILES["xlsx"]: exports.xlsx_bytes(entries, publication),
         OUTPUT_FILES["json"]: exports.json_bytes(entries, publication, facts),
         OUTPUT_FILES["csv"]: exports.csv_bytes(entries),
         OUTPUT_FILES["dcat"]: exports.dcat_bytes(entries, publication, base,
-                                                 lambda resource: f"{base}site/open/r/{resource}.html"),
+                                                 lambda resource: f"{base}site/open/r/{resource}.html", service_url),
     }
     for rel, data in render_site(entries, facts, samples, publication, templates, quality, lineage).items():
         files[f"site/{rel}"] = data
@@ -366,7 +368,7 @@ def write_outputs(settings: Settings, entries: list[dict], publication: dict, fa
                   templates: dict[str, dict[str, bytes]] | None = None,
                   quality: dict[str, dict] | None = None, lineage: dict[str, dict] | None = None) -> dict[str, str]:
     files = render_outputs(entries, publication, facts, samples, _base_url(settings, base_url), templates,
-                           quality, lineage)
+                           quality, lineage, service_url=settings.service_url)
     outputs: dict[str, str] = {}
     for lake, prefix, label in output_sinks(settings):
         for rel, data in files.items():

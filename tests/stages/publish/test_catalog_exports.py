@@ -150,6 +150,52 @@ def test_dcat_parses_and_follows_the_crosswalk(published):
             assert (svc, ns.RDF.type, ns.DCAT.DataService) in g
 
 
+def test_dcat_without_a_service_url_points_at_the_pages(published):
+    settings, result = published
+    assert settings.service_url == ""
+    g = rdflib.Graph().parse(result.outputs["dcat"], format="json-ld")
+    pages = f"{settings.directory_link('')}site/open/r/"
+    for dist in g.subjects(ns.RDF.type, ns.DCAT.Distribution):
+        assert str(g.value(dist, ns.DCAT.accessURL)).startswith(pages)
+        assert g.value(dist, ns.DCAT.downloadURL) is None
+    for svc in g.subjects(ns.RDF.type, ns.DCAT.DataService):
+        assert str(g.value(svc, ns.DCAT.endpointURL)).startswith(pages)
+
+
+def test_dcat_with_a_service_url_points_at_the_data_services_endpoints(settings, small_lake):
+    """CITYLAKE_SERVICE_URL: a distribution per download format of `citylake serve` and a data service
+    on its rows endpoint, described by its OpenAPI document."""
+    service = "https://data.example.gov.cn/service"
+    s = replace(settings, service_url=service + "/")  # a trailing slash is not doubled
+    result = publish(s, now=NOW)
+    g = rdflib.Graph().parse(result.outputs["dcat"], format="json-ld")
+    regs = directory_registrations(s.resources_dir)
+    open_regs = [r for r in regs if r.open.is_open and r.share.type != "不予共享"]
+    by_code = {result.codes[r.resource]: r for r in open_regs}
+    datasets = set(g.subjects(ns.RDF.type, ns.DCAT.Dataset))
+    assert {str(g.value(d, ns.DCTERMS.identifier)) for d in datasets} == set(by_code)
+    for d in datasets:
+        reg = by_code[str(g.value(d, ns.DCTERMS.identifier))]
+        api = f"{service}/api/v1/open/{reg.resource}"
+        dists = list(g.objects(d, ns.DCAT.distribution))
+        assert {str(g.value(x, ns.DCAT.downloadURL)) for x in dists} == {
+            f"{api}/download?format={fmt}" for fmt in ("csv", "xlsx", "json")}
+        assert {str(g.value(x, ns.DCTERMS["format"])).rsplit("/", 1)[1] for x in dists} == {"CSV", "XLSX", "JSON"}
+        assert all(str(g.value(x, ns.DCAT.accessURL)).endswith(f"/site/open/r/{reg.resource}.html") for x in dists)
+        services = {g.value(x, ns.DCAT.accessService) for x in dists}
+        assert len(services) == 1
+        (svc,) = services
+        assert (svc, ns.RDF.type, ns.DCAT.DataService) in g
+        assert str(g.value(svc, ns.DCAT.endpointURL)) == f"{api}/rows"
+        assert str(g.value(svc, ns.DCAT.endpointDescription)) == f"{service}/openapi.json"
+        assert g.value(svc, ns.DCAT.servesDataset) == d
+    # the paths are the data service's own routes
+    from citylake.drivers.service.app import API, create_app
+
+    routes = {r.path for r in create_app(replace(s, directory_url=f"sqlite:///{s.home / 'svc.db'}")).routes}
+    assert {f"{API}/open/{{resource}}/download", f"{API}/open/{{resource}}/rows", "/openapi.json"} <= routes
+
+
 def test_dcat_contains_no_personal_field_names(published):
     settings, result = published
     text = Path(result.outputs["dcat"]).read_text(encoding="utf-8")

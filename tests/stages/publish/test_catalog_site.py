@@ -100,15 +100,6 @@ def test_open_pages_show_public_items_only(site, settings):
     assert "41010519491231002X" not in internal and "欧阳明华" not in internal  # masked again
 
 
-@pytest.fixture
-def browser(tmp_path):
-    reason = chromium_missing()
-    if reason:
-        service_unavailable(reason)
-    with Chromium(tmp_path / "chromium-profile") as b:
-        yield b
-
-
 # Draws each Han character of an element's text to a canvas in the element's own font and compares
 # pixels. A character no installed font covers is drawn as the primary font's .notdef box, the same
 # box for every such character: so it equals the box drawn for U+10FFFF (a noncharacter no font
