@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import DictLoader, Environment
 from sqlalchemy import or_, select
 
@@ -181,8 +181,14 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").lower() == "https"
 
 
-def _to_login(request: Request) -> RedirectResponse:
-    target = request.url.path
+def _to_login(request: Request, target: str | None = None) -> Response:
+    """No session: a browser (it asks for HTML) is sent to the login page, and to ``target`` (default:
+    the page it asked for) after it; any other client gets 401 with a JSON error. Neither sees
+    anything of the page."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse({"error": "sign in at /login with a department key to see the internal directory"},
+                            status_code=401, headers=PAGE_HEADERS)
+    target = request.url.path if target is None else target
     return RedirectResponse(f"/login?next={quote(target)}" if NEXT_RE.match(target) else "/login",
                             status_code=303, headers=PAGE_HEADERS)
 
@@ -485,7 +491,7 @@ def _resource_panel(state, who: Login, reg: Registration) -> str:
 def apply(resource: str, request: Request, form: Form) -> Response:
     who = current_login(request)
     if who is None:
-        return RedirectResponse("/login", status_code=303, headers=PAGE_HEADERS)
+        return _to_login(request, "/me")
     back = f"/directory/r/{resource}.html"
     if not _check_csrf(who.csrf, form):
         return _message(who, "表单已过期，请刷新页面后重试。", 403, back)
@@ -546,7 +552,7 @@ def _local(at: datetime | None, zone: ZoneInfo) -> str:
 def _decide(request: Request, form: dict[str, list[str]], request_id: int, approve: bool) -> Response:
     who = current_login(request)
     if who is None:
-        return RedirectResponse("/login?next=/me", status_code=303, headers=PAGE_HEADERS)
+        return _to_login(request, "/me")
     if not _check_csrf(who.csrf, form):
         return _message(who, "表单已过期，请刷新页面后重试。", 403, "/me")
     try:
