@@ -26,7 +26,6 @@ role does (from the standardized rows they were curated from), matched on ``_rec
 from __future__ import annotations
 
 import hashlib
-import hmac
 import io
 import json
 import re
@@ -94,10 +93,9 @@ def issue_key(session: Session, holder: str, *, admin: bool = False, label: str 
 
 
 def find_key(session: Session, key: str) -> ApiKey | None:
-    """The live key ``key`` is, or None (unknown or revoked); compared by digest."""
+    """The live key ``key`` is, or None (unknown or revoked); looked up by its digest."""
     digest = key_digest(key)
-    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))).first()
-    return row if row is not None and hmac.compare_digest(row.key_hash, digest) else None
+    return session.scalars(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))).first()
 
 
 def revoke_key(session: Session, prefix: str) -> int:

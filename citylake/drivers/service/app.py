@@ -34,7 +34,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -241,8 +241,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get(f"{API}/requests", tags=["sharing"], summary="the caller's requests, as provider or consumer")
     def requests(who: Keyed, role: Annotated[str, Query(pattern="^(provider|consumer)$")] = "consumer") -> dict:
-        from sqlalchemy import select
-
         with state.session() as s:
             stmt = select(ShareRequest).order_by(ShareRequest.id.desc())
             if not who.is_admin:
