@@ -4,7 +4,8 @@
     then, after the resources' steps: base (the base libraries they feed)
 
 ``citylake run``, the demo, the tests and the Airflow DAG factory all take the order from here;
-the DAG factory builds one task per step, in this order. A file-drop resource starts with
+the DAG factory builds one task per step, in this order (a Spark step's task is shared by the
+department's resources: one Spark application per stage of a DAG run). A file-drop resource starts with
 ``detect`` (what waits in landing and at each stage); a SQL source starts with ``extract`` (rows
 past the watermark into a raw batch). The Spark steps (:data:`SPARK_STEPS`: conform, check and
 curate) need a Spark session; the rest are plain Python.

@@ -1,32 +1,38 @@
 """DAG factories: registrations in, DAGs out. The files under ``dags/`` only call these.
 
-Department DAG ``citylake_<dept>`` — one task group per registered resource, one task per step of
-the chain (:mod:`citylake.stages.chain`, the single definition of the order)::
+Department DAG ``citylake_<dept>`` — one task group per registered resource for its Python steps, and
+one task per Spark step for the whole department, in the order of the chain
+(:mod:`citylake.stages.chain`, the single definition of the order)::
 
-    <res>.detect | <res>.extract → <res>.ingest → <res>.conform → <res>.check → <res>.curate → <res>.receipt
-                                                                                       \\→ watcher
+    <res>.detect | <res>.extract → <res>.ingest ─┐
+    <res2>.detect | …            → <res2>.ingest ─┴→ conform → check → curate ─┬→ <res>.receipt
+                                                                             └→ <res2>.receipt   (→ watcher)
 
 * ``detect`` (file drops) lists new landing files and batches waiting; ``extract`` (SQL sources)
   pulls rows past the watermark into a landing file.
 * ``conform``, ``check`` and ``curate`` are spark-submits of ``citylake/drivers/sparkjob.py`` through
-  the Spark provider (connection ``spark_default``), one submit per resource and run, covering every
-  pending batch; the other steps are Python tasks (:mod:`.tasks`).
+  the Spark provider (connection ``spark_default``): **one application per stage of the run**, over
+  every resource of the department with pending batches, every pending batch of each. The JVM,
+  session and catalog start once per stage, not once per resource and stage; the resources run one
+  after another in it, and one failing does not stop the others (its receipt names its own reason).
+  The other steps are Python tasks (:mod:`.tasks`).
 * Every step works on what is ready and is *skipped* when it has nothing to do. Steps after the
   first run when their upstream is done, whatever its state: each takes only batches whose
   previous step completed, so a batch that failed never moves on, while other batches do.
-* ``curate`` declares the resource's asset (``citylake://curated/<res>``); the publication DAG is
+* ``curate`` declares the department's assets (``citylake://curated/<res>``); the publication DAG is
   scheduled on those assets.
-* ``receipt`` always runs and writes the liaison's receipts; when a step failed, the failure
-  (step, batch, reason) goes into the receipts of the batches it stopped.
+* ``receipt`` always runs and writes the liaison's receipts; when a step failed for its resource,
+  the failure (step, batch, reason) goes into the receipts of the batches it stopped.
 * ``watcher`` fails the DAG run if any task failed (receipts go out either way).
 
 Base-library DAG ``citylake_base_libraries`` — scheduled on the curated assets of every resource
-feeding a base library (:mod:`citylake.stages.base`); one ``sparkjob.py base --resource <library>``
-submit per library, each updating the library's asset ``citylake://base/<library>`` (the publication
-DAG is scheduled on those too).
+feeding a base library (:mod:`citylake.stages.base`); one task ``build``, one
+``sparkjob.py base --resource <library> …`` application over every library, updating each library's
+asset ``citylake://base/<library>`` (the publication DAG is scheduled on those too).
 
-Maintenance DAG ``citylake_maintenance`` — nightly, one ``sparkjob.py maintain`` submit per resource:
-compact its tables and expire snapshots past the retention (:mod:`citylake.stages.maintain`).
+Maintenance DAG ``citylake_maintenance`` — nightly, one task ``maintain``, one ``sparkjob.py maintain``
+application over every resource with a table: compact its tables and expire snapshots past the
+retention (:mod:`citylake.stages.maintain`).
 """
 
 from __future__ import annotations
@@ -93,47 +99,41 @@ def _run_stage(fn, *args):
 
 
 # ---- department DAGs ----------------------------------------------------------------------------------
-def _resource_group(reg: Registration, watcher_upstream: list) -> TaskGroup:
-    """One task per step of the chain, wired in the chain's order."""
-    dept, res = reg.department, reg.resource
-    order = steps(reg)
+def _spark_step_task(step: str, department: str, regs: list[Registration]) -> StageSparkSubmitOperator:
+    """The department's task for one Spark step: one application over its resources with work."""
+    names = ", ".join(r.resource for r in regs)
+    what = {
+        "conform": "decode, map headers, cast, normalize, validate; good rows → standardized, the rest → quarantine",
+        "check": "the Great Expectations gate (Spark engine); a batch failing a blocking expectation is not "
+                 "promoted (its receipt says so), which does not fail the task",
+        "curate": "merge every promoted batch into curated by key, mask personal fields, switch the curated "
+                  "version. Updates the assets " + ", ".join(f"`{r.asset_uri}`" for r in regs),
+    }[step]
+    return StageSparkSubmitOperator(
+        task_id=step, stage=step, targets=[(department, r.resource) for r in regs],
+        trigger_rule=TriggerRule.ALL_DONE,
+        outlets=[Asset(r.asset_uri) for r in regs] if step == "curate" else None,
+        doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} {step} --resource R …`, one application "
+        f"for every resource here with pending batches ({names}), on all of them: {what}. "
+        f"Code: {_code(code_path(step))}.",
+    )
 
-    with TaskGroup(group_id=res, tooltip=f"{reg.name}（{reg.update_cycle}）") as group:
-        builders = {
-            "extract": lambda: _extract_task(reg),
-            "detect": lambda: _detect_task(reg),
-            "ingest": lambda: _ingest_task(reg),
-            "conform": lambda: StageSparkSubmitOperator(
-                task_id="conform", stage="conform", department=dept, resource=res,
-                trigger_rule=TriggerRule.ALL_DONE,
-                doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} conform --resource {res}` on every "
-                f"pending batch: decode, map headers, cast, normalize, validate; good rows → standardized, "
-                f"the rest → quarantine. Code: {_code(code_path('conform'))}.",
-            ),
-            "check": lambda: StageSparkSubmitOperator(
-                task_id="check", stage="check", department=dept, resource=res,
-                trigger_rule=TriggerRule.ALL_DONE,
-                doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} check --resource {res}`: the Great "
-                f"Expectations gate (Spark engine) on every conformed batch; a batch failing a blocking "
-                f"expectation is not promoted (its receipt says so), which does not fail the task. "
-                f"Code: {_code(code_path('check'))}.",
-            ),
-            "curate": lambda: StageSparkSubmitOperator(
-                task_id="curate", stage="curate", department=dept, resource=res,
-                trigger_rule=TriggerRule.ALL_DONE,
-                outlets=[Asset(reg.asset_uri)],
-                doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} curate --resource {res}`: merge every "
-                f"promoted batch into curated by key ({', '.join(reg.key)}), mask personal fields, switch the "
-                f"curated version. Updates asset `{reg.asset_uri}`. Code: {_code(code_path('curate'))}.",
-            ),
-            "receipt": lambda: _receipt_task(reg, order),
-        }
-        assert set(order) <= set(builders), f"the chain has steps without a task: {set(order) - set(builders)}"
-        tasks = [builders[step]() for step in order]
-        for up, down in itertools.pairwise(tasks):
-            up >> down
-        watcher_upstream.extend(tasks)
-    return group
+
+def _resource_tasks(reg: Registration, spark_tasks: dict) -> list:
+    """The resource's steps in the chain's order: its own Python tasks in its task group, the
+    department's Spark tasks where the chain has a Spark step."""
+    order = steps(reg)
+    builders = {
+        "extract": lambda: _extract_task(reg),
+        "detect": lambda: _detect_task(reg),
+        "ingest": lambda: _ingest_task(reg),
+        "receipt": lambda: _receipt_task(reg, order),
+    }
+    assert set(order) <= set(builders) | SPARK_STEPS, \
+        f"the chain has steps without a task: {set(order) - set(builders) - SPARK_STEPS}"
+    with TaskGroup(group_id=reg.resource, tooltip=f"{reg.name}（{reg.update_cycle}）"):
+        # a @task call gives its XComArg: wire its operator
+        return [spark_tasks[step] if step in SPARK_STEPS else builders[step]().operator for step in order]
 
 
 def _extract_task(reg: Registration):
@@ -197,8 +197,9 @@ def _receipt_task(reg: Registration, order: tuple[str, ...]):
         context = get_current_context()
         ti = context["ti"]
         prefix = f"{resource}."
-        stage_ids = [prefix + s for s in order if s != "receipt"]
-        failures = [StageFailure.from_dict(v) for v in _pull_all(ti, stage_ids, FAILURE_XCOM_KEY)]
+        stage_ids = [s if s in SPARK_STEPS else prefix + s for s in order if s != "receipt"]
+        failures = [f for f in map(StageFailure.from_dict, _pull_all(ti, stage_ids, FAILURE_XCOM_KEY))
+                    if f.resource == resource]
         touched: list[str] = []
         first_result = ti.xcom_pull(task_ids=stage_ids[0]) or {}
         for ids in (first_result.get("pending") or {}).values():
@@ -215,11 +216,11 @@ def _receipt_task(reg: Registration, order: tuple[str, ...]):
 
 
 def _pull_all(ti, task_ids: list[str], key: str) -> list[dict]:
+    """Every failure note pushed by ``task_ids`` (a Python task pushes one, a Spark task a list)."""
     out = []
     for tid in task_ids:
         value = ti.xcom_pull(task_ids=tid, key=key)
-        if isinstance(value, dict):
-            out.append(value)
+        out.extend(v for v in (value if isinstance(value, list) else [value]) if isinstance(v, dict))
     return out
 
 
@@ -242,9 +243,11 @@ def department_doc(department: str, regs: list[Registration]) -> str:
         f"Schedule: the most frequent 更新周期 here ({most_frequent_cycle(r.update_cycle for r in regs)}), "
         f"Beijing time. A task with nothing to do is skipped.",
         "",
-        "Per resource, one task per step of the chain: "
-        + " → ".join(["/".join(f"`{s}`" for s in FIRST_STEP.values()), *(f"`{s}`" for s in AFTER_FIRST)]) + "; "
-        "`watcher` fails the run when any task failed.",
+        "The steps of the chain: "
+        + " → ".join(["/".join(f"`{s}`" for s in FIRST_STEP.values()), *(f"`{s}`" for s in AFTER_FIRST)]) + ". "
+        "Per resource, a task group holds its Python steps; each Spark step ("
+        + ", ".join(f"`{s}`" for s in AFTER_FIRST if s in SPARK_STEPS) + ") is one task and one Spark application "
+        "for all the department's resources with work. `watcher` fails the run when any task failed.",
         "",
         "Code run by the tasks (the chain: `citylake/stages/chain.py`):",
         *[f"* {step} — {_code(code_path(step))}" + (" via `spark-submit citylake/drivers/sparkjob.py`"
@@ -273,9 +276,17 @@ def build_department_dag(department: str, regs: list[Registration]) -> DAG:
         doc_md=department_doc(department, regs),
         dagrun_timeout=timedelta(hours=6),
     ) as dag:
-        upstream: list = []
+        spark_tasks = {step: _spark_step_task(step, department, regs)
+                       for step in AFTER_FIRST if step in SPARK_STEPS}
+        upstream = {t.task_id: t for t in spark_tasks.values()}
+        edges: set = set()
         for reg in regs:
-            _resource_group(reg, upstream)
+            tasks = _resource_tasks(reg, spark_tasks)
+            for up, down in itertools.pairwise(tasks):
+                if (up.task_id, down.task_id) not in edges:  # Spark tasks are shared by every resource
+                    edges.add((up.task_id, down.task_id))
+                    up >> down
+            upstream.update((t.task_id, t) for t in tasks)
 
         @task(task_id="watcher", trigger_rule=TriggerRule.ONE_FAILED, retries=0,
               doc_md="Fails the DAG run when any task failed; it runs only then. The failing task's "
@@ -283,7 +294,7 @@ def build_department_dag(department: str, regs: list[Registration]) -> DAG:
         def watcher():
             raise AirflowException("a stage failed in this run; see the failed task(s) of this run")
 
-        upstream >> watcher()
+        list(upstream.values()) >> watcher()
     return dag
 
 
@@ -358,18 +369,15 @@ def base_assets(settings: Settings | None = None) -> list[Asset]:
 
 
 class BaseLibrarySubmitOperator(StageSparkSubmitOperator):
-    """spark-submit ``sparkjob.py base --resource <library>``: build one base library. No batches:
-    the library decides itself whether a source changed (it is then ``unchanged``)."""
+    """spark-submit ``sparkjob.py base --resource <library> …``: build the base libraries, in one
+    application. No batches: each library decides itself whether a source changed (it is then
+    ``unchanged``)."""
 
-    def __init__(self, *, library: str, settings: Settings | None = None, **kwargs):
-        super().__init__(stage=BASE_STEP, department="base", resource=library, settings=settings, **kwargs)
+    def __init__(self, *, libraries: list[str], settings: Settings | None = None, **kwargs):
+        super().__init__(stage=BASE_STEP, targets=[("base", lib) for lib in libraries], settings=settings, **kwargs)
 
-    def execute(self, context):
-        self._prepare_environment()
-        try:
-            return super(StageSparkSubmitOperator, self).execute(context)
-        except Exception as exc:
-            raise AirflowException(f"{BASE_STEP} {self.resource}: {exc}") from exc
+    def work(self, settings: Settings) -> dict[str, list[str]]:
+        return {lib: [] for _, lib in self.targets}
 
 
 def build_base_dag(settings: Settings | None = None) -> DAG:
@@ -389,7 +397,8 @@ def build_base_dag(settings: Settings | None = None) -> DAG:
             "# 基础库 — base libraries",
             "",
             "Runs whenever a curated resource feeding a base library is updated (any of: "
-            + ", ".join(f"`{u}`" for u in sources) + "), and on demand. One task per library:",
+            + ", ".join(f"`{u}`" for u in sources) + "), and on demand. One task, `build`, one Spark "
+            "application for all the libraries:",
             "",
             *[f"* `{lib.name}` {lib.reg.name} (`base.{lib.name}`, `base.{lib.name}_conflicts`) from "
               + ", ".join(f"`{s.reg.department}.{s.reg.resource}`" for s in lib.sources) for lib in libs],
@@ -399,13 +408,15 @@ def build_base_dag(settings: Settings | None = None) -> DAG:
             f"{_code('citylake/drivers/airflow/factory.py')}; the libraries: `registrations/base/`.",
         ]),
     ) as dag:
-        for lib in libs:
-            BaseLibrarySubmitOperator(
-                task_id=lib.name, library=lib.name, settings=settings, outlets=[base_asset(lib)],
-                doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} base --resource {lib.name}`: "
-                f"{lib.reg.name} from {', '.join(s.reg.resource for s in lib.sources)}; updates asset "
-                f"`{base_asset(lib).uri}`. Code: {_code('citylake/stages/base.py')}.",
-            )
+        BaseLibrarySubmitOperator(
+            task_id="build", libraries=[lib.name for lib in libs], settings=settings,
+            outlets=[base_asset(lib) for lib in libs],
+            doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} base --resource <library> …`, one "
+            "application for every library: "
+            + "; ".join(f"{lib.reg.name} from {', '.join(s.reg.resource for s in lib.sources)} (asset "
+                        f"`{base_asset(lib).uri}`)" for lib in libs)
+            + f". A library failing does not stop the others. Code: {_code('citylake/stages/base.py')}.",
+        )
     return dag
 
 
@@ -462,8 +473,6 @@ def build_maintenance_dag(settings: Settings | None = None) -> DAG:
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        # A few spark-submits at a time: each starts its own driver JVM.
-        max_active_tasks=2,
         default_args=default_args(settings),
         tags=["citylake", "maintenance", "iceberg"],
         dagrun_timeout=timedelta(hours=4),
@@ -471,9 +480,10 @@ def build_maintenance_dag(settings: Settings | None = None) -> DAG:
             [
                 "# 数据表维护 — table maintenance",
                 "",
-                "Every night, one task per registered resource runs "
-                f"`spark-submit {_code('citylake/drivers/sparkjob.py')} maintain --resource R` on its two Iceberg "
-                "tables (`standardized.<resource>` and `<department>.<resource>`):",
+                "Every night, one task, `maintain`, runs "
+                f"`spark-submit {_code('citylake/drivers/sparkjob.py')} maintain --resource R …`: one Spark "
+                "application over every registered resource with a table, on its two Iceberg tables "
+                "(`standardized.<resource>` and `<department>.<resource>`):",
                 "",
                 "* **compact**: many small merges leave many small data files and delete files; they are "
                 "rewritten into few files with the deletes applied, so reads stay fast. Rows do not change.",
@@ -483,19 +493,18 @@ def build_maintenance_dag(settings: Settings | None = None) -> DAG:
                 "snapshots a pending quality check reads are kept.",
                 "* **remove orphan files** (left by failed writes) older than the retention, and at least 3 days.",
                 "",
-                "A resource with no table yet is skipped. A failed task fails the run; the others go on.",
+                "A resource with no table yet is left out. A resource that fails fails the run; the "
+                "others are still maintained.",
                 "",
                 f"Code: {_code('citylake/stages/maintain.py')} `maintain_resource()`; wiring "
                 f"{_code('citylake/drivers/airflow/factory.py')}.",
             ]
         ),
     ) as dag:
-        for reg in regs:
-            StageSparkSubmitOperator(
-                task_id=reg.resource, stage=MAINTAIN, department=reg.department, resource=reg.resource,
-                settings=settings,
-                doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} maintain --resource {reg.resource}`: "
-                f"compact and expire `{reg.department}.{reg.resource}` and `standardized.{reg.resource}` "
-                f"({reg.name}). Code: {_code('citylake/stages/maintain.py')}.",
-            )
+        StageSparkSubmitOperator(
+            task_id=MAINTAIN, stage=MAINTAIN, targets=[(r.department, r.resource) for r in regs], settings=settings,
+            doc_md=f"`spark-submit {_code('citylake/drivers/sparkjob.py')} maintain --resource R …`, one "
+            "application: compact and expire " + ", ".join(f"`{r.department}.{r.resource}`" for r in regs)
+            + f" and their standardized tables. Code: {_code('citylake/stages/maintain.py')}.",
+        )
     return dag

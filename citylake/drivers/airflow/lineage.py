@@ -8,7 +8,7 @@ those datasets into OpenLineage ``Dataset`` objects (tables with their catalog n
   falls back to these;
 * :class:`~citylake.drivers.airflow.operators.StageSparkSubmitOperator` answers the provider's
   ``get_openlineage_facets_on_start`` with :func:`operator_lineage`, worked out when the task runs
-  (the registration as it is then).
+  (the registrations as they are then), over every resource the submit covers.
 
 Where the events go is Airflow configuration (``[openlineage] transport``): a JSON-lines file under
 ``$CITYLAKE_HOME/openlineage/`` in the embedded default, Marquez over HTTP in docker-compose.yml.
@@ -56,10 +56,16 @@ def publication_task_lineage(regs: list[Registration], settings: Settings | None
     return _both(lineage.publication_datasets(settings, regs), settings)
 
 
-def operator_lineage(step: str, reg: Registration, settings: Settings):
-    """The provider's ``OperatorLineage`` of one step of ``reg`` (for an operator's OpenLineage method)."""
+def operator_lineage(step: str, regs: list[Registration], settings: Settings):
+    """The provider's ``OperatorLineage`` of one step over ``regs`` (for an operator's OpenLineage
+    method): every dataset any of them reads or writes, once each, in the registrations' order."""
     from airflow.providers.openlineage.extractors import OperatorLineage
 
-    ins, outs = lineage.datasets(step, reg, settings)
-    return OperatorLineage(inputs=[ol_dataset(d, settings) for d in ins],
-                           outputs=[ol_dataset(d, settings) for d in outs])
+    ins: dict = {}
+    outs: dict = {}
+    for reg in regs:
+        i, o = lineage.datasets(step, reg, settings)
+        ins.update((d.key, d) for d in i)
+        outs.update((d.key, d) for d in o)
+    return OperatorLineage(inputs=[ol_dataset(d, settings) for d in ins.values()],
+                           outputs=[ol_dataset(d, settings) for d in outs.values()])

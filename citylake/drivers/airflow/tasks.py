@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from citylake.core.ledger import Ledger
 from citylake.core.registry import Registration, load_registration
 from citylake.core.settings import Settings
-from citylake.stages.chain import ALL_STEPS, run_step
+from citylake.stages.chain import ALL_STEPS, BASE_STEP, run_step
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,8 @@ class StageFailure:
     def message(self) -> str:
         if self.batches:
             where = f" (batch {', '.join(self.batches)})"
-        else:  # maintenance works on the tables, whatever batches there are
-            where = "" if self.stage == MAINTAIN else " (no batch yet)"
+        else:  # maintenance and the base libraries work on tables, whatever batches there are
+            where = "" if self.stage in (MAINTAIN, BASE_STEP) else " (no batch yet)"
         return f"{self.stage} failed for resource {self.resource}{where}: {self.reason}"
 
     def as_dict(self) -> dict:

@@ -174,7 +174,7 @@ def test_a_failing_stage_fails_the_run_names_the_batch_and_the_receipt_says_why(
 
     outcome = _run(broken, f"citylake_{reg.department}")
     assert not outcome.ok
-    assert {f"{FILE_RES}.conform", "watcher"} <= set(outcome.failed_tasks)
+    assert {"conform", "watcher"} <= set(outcome.failed_tasks), "the department's conform task"
     [batch] = set(_batches(settings, reg)) - before
     log = Path(outcome.log_path).read_text(encoding="utf-8", errors="replace")
     assert f"conform failed for resource {FILE_RES} (batch {batch}): RuntimeError: {FILE_RES} batch {batch}: " \
@@ -188,3 +188,20 @@ def test_a_failing_stage_fails_the_run_names_the_batch_and_the_receipt_says_why(
     assert set(_batches(settings, reg)) == before | {batch}
     assert lake.read_json(f"{receipts_dir(reg.department, reg.resource)}/{batch}.json")["status"] != "failed"
     assert batch in lake.read_json(zones.curated_pointer(reg.resource))["batches"]
+
+
+def test_the_maintenance_run_is_one_spark_application_for_every_resource(demo):
+    from citylake.drivers.airflow import MAINTENANCE_DAG_ID
+
+    settings, regs, _, _ = demo
+    lake = Lake.from_settings(settings)
+    rows = {res: lake.read_json(zones.curated_pointer(res))["rows"] for res in regs}
+    outcome = _run(settings, MAINTENANCE_DAG_ID)
+    assert outcome.ok, (outcome.failed_tasks, str(outcome.log_path))
+    log = Path(outcome.log_path).read_text(encoding="utf-8", errors="replace")
+    # one submit naming every resource; each resource's tables were maintained in it
+    [submit] = [ln for ln in log.splitlines() if "spark-submit" in ln and "sparkjob.py maintain" in ln]
+    assert all(f"--resource {res}" in submit for res in regs), submit
+    for res in regs:
+        assert f"{res}: table=" in log, f"no maintenance line for {res}"
+        assert lake.read_json(zones.curated_pointer(res))["rows"] == rows[res], "maintenance changes no row"

@@ -86,6 +86,9 @@ def test_owner_retries_backoff_and_task_docs(dagbag):
             assert t.max_retry_delay is not None, where
 
 
+SPARK = ("conform", "check", "curate")
+
+
 def test_one_task_group_per_registration(dagbag):
     for dept, regs in BY_DEPT.items():
         dag = dagbag.dags[department_dag_id(dept)]
@@ -95,10 +98,12 @@ def test_one_task_group_per_registration(dagbag):
             stages = STAGES_SQL if reg.source.kind == "sql" else STAGES_FILE
             assert tuple(stages) == steps(reg), "the DAG's tasks are the chain's steps"
             group = dag.task_group.children[reg.resource]
-            assert set(group.children) == {f"{reg.resource}.{s}" for s in stages}
-            # a straight chain: detect/extract → ingest → conform → check → curate → receipt
-            for up, down in itertools.pairwise(stages):
-                assert f"{reg.resource}.{down}" in dag.get_task(f"{reg.resource}.{up}").downstream_task_ids
+            assert set(group.children) == {f"{reg.resource}.{s}" for s in stages if s not in SPARK}
+            # a straight chain: detect/extract → ingest → conform → check → curate → receipt, with the
+            # department's Spark tasks in the middle
+            ids = [s if s in SPARK else f"{reg.resource}.{s}" for s in stages]
+            for up, down in itertools.pairwise(ids):
+                assert down in dag.get_task(up).downstream_task_ids
 
 
 def test_stage_wiring(dagbag):
@@ -106,21 +111,23 @@ def test_stage_wiring(dagbag):
 
     for dept, regs in BY_DEPT.items():
         dag = dagbag.dags[department_dag_id(dept)]
+        resources = [r.resource for r in regs]
+        for stage in SPARK:
+            op = dag.get_task(stage)
+            assert isinstance(op, SparkSubmitOperator)
+            assert op._conn_id == "spark_default"
+            assert op.application.endswith("citylake/drivers/sparkjob.py")
+            assert op.targets == [(dept, r) for r in resources]
+            assert op.application_args == [stage, *(a for r in resources for a in ("--resource", r))], \
+                "one submit per stage for the department's resources"
+            assert op.trigger_rule == "all_done", stage
+        assert [o.uri for o in dag.get_task("curate").outlets] == [reg.asset_uri for reg in regs]
         for reg in regs:
-            r = reg.resource
-            for stage in ("conform", "curate"):
-                op = dag.get_task(f"{r}.{stage}")
-                assert isinstance(op, SparkSubmitOperator)
-                assert op._conn_id == "spark_default"
-                assert op.application.endswith("citylake/drivers/sparkjob.py")
-                assert op.application_args == [stage, "--resource", r], "one submit per resource, all pending batches"
-            outlets = dag.get_task(f"{r}.curate").outlets
-            assert [o.uri for o in outlets] == [reg.asset_uri]
-            for stage in ("ingest", "conform", "check", "curate", "receipt"):
-                assert dag.get_task(f"{r}.{stage}").trigger_rule == "all_done", f"{r}.{stage}"
+            for stage in ("ingest", "receipt"):
+                assert dag.get_task(f"{reg.resource}.{stage}").trigger_rule == "all_done", f"{reg.resource}.{stage}"
         watcher = dag.get_task("watcher")
         assert watcher.trigger_rule == "one_failed"
-        assert len(watcher.upstream_task_ids) == 6 * len(regs), "the watcher sees every task"
+        assert len(watcher.upstream_task_ids) == 3 * len(regs) + len(SPARK), "the watcher sees every task"
 
 
 def test_schedules_follow_update_cycles(dagbag):
@@ -142,18 +149,17 @@ def test_schedules_follow_update_cycles(dagbag):
     assert str(dagbag.dags[MAINTENANCE_DAG_ID].timezone.name) == "Asia/Shanghai"
 
 
-def test_maintenance_runs_one_submit_per_resource(dagbag):
+def test_maintenance_runs_one_submit_for_every_resource(dagbag):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     dag = dagbag.dags[MAINTENANCE_DAG_ID]
-    regs = {r.resource: r for rs in BY_DEPT.values() for r in rs}
-    assert {t.task_id for t in dag.tasks} == set(regs)
-    for res, op in ((t.task_id, t) for t in dag.tasks):
-        assert isinstance(op, SparkSubmitOperator) and op._conn_id == "spark_default"
-        assert op.application.endswith("citylake/drivers/sparkjob.py")
-        assert op.application_args == ["maintain", "--resource", res]
-        assert op.department == regs[res].department
-        assert not op.upstream_task_ids, "resources are maintained independently"
+    regs = sorted((r for rs in BY_DEPT.values() for r in rs), key=lambda r: r.resource)
+    [op] = dag.tasks
+    assert op.task_id == "maintain"
+    assert isinstance(op, SparkSubmitOperator) and op._conn_id == "spark_default"
+    assert op.application.endswith("citylake/drivers/sparkjob.py")
+    assert op.application_args == ["maintain", *(a for r in regs for a in ("--resource", r.resource))]
+    assert op.targets == [(r.department, r.resource) for r in regs]
 
 
 def test_publication_is_scheduled_on_every_curated_asset(dagbag):
@@ -175,12 +181,12 @@ def test_base_libraries_are_scheduled_on_their_sources_assets(dagbag):
     assert {a.uri for a in dag.schedule.objects} == {s.reg.asset_uri for lib in LIBRARIES for s in lib.sources}
     assert {"enterprise_registration", "housing_fund_units"} <= {
         s.reg.resource for lib in LIBRARIES if lib.name == "legal_entity" for s in lib.sources}
-    assert {t.task_id for t in dag.tasks} == {lib.name for lib in LIBRARIES} == {"legal_entity", "population"}
-    for lib in LIBRARIES:
-        op = dag.get_task(lib.name)
-        assert isinstance(op, SparkSubmitOperator) and op._conn_id == "spark_default"
-        assert op.application_args == ["base", "--resource", lib.name]
-        assert [o.uri for o in op.outlets] == [f"citylake://base/{lib.name}"]
+    assert {lib.name for lib in LIBRARIES} == {"legal_entity", "population"}
+    [op] = dag.tasks
+    assert op.task_id == "build"
+    assert isinstance(op, SparkSubmitOperator) and op._conn_id == "spark_default"
+    assert op.application_args == ["base", *(a for lib in LIBRARIES for a in ("--resource", lib.name))]
+    assert [o.uri for o in op.outlets] == [f"citylake://base/{lib.name}" for lib in LIBRARIES]
 
 
 def test_dag_files_are_thin_and_independent():

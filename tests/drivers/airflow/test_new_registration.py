@@ -52,10 +52,16 @@ def test_new_registration_appears_as_a_task_group(tmp_path, monkeypatch, fresh_d
     groups = {k for k, v in scjg.task_group.children.items() if hasattr(v, "children")}
     assert groups == {"enterprise_registration", "enterprise_annual_report"}
     assert {t.task_id for t in scjg.tasks if t.task_id.startswith("enterprise_annual_report.")} == {
-        f"enterprise_annual_report.{s}" for s in ("detect", "ingest", "conform", "check", "curate", "receipt")}
-    curate = scjg.get_task("enterprise_annual_report.curate")
-    assert [o.uri for o in curate.outlets] == ["citylake://curated/enterprise_annual_report"]
-    assert curate.application_args == ["curate", "--resource", "enterprise_annual_report"]
+        f"enterprise_annual_report.{s}" for s in ("detect", "ingest", "receipt")}
+    # the department's Spark steps: one submit each for both resources
+    curate = scjg.get_task("curate")
+    assert [o.uri for o in curate.outlets] == ["citylake://curated/enterprise_annual_report",
+                                               "citylake://curated/enterprise_registration"]
+    assert curate.application_args == ["curate", "--resource", "enterprise_annual_report",
+                                       "--resource", "enterprise_registration"]
+    for res in ("enterprise_annual_report", "enterprise_registration"):
+        assert f"{res}.ingest" in scjg.get_task("conform").upstream_task_ids
+        assert f"{res}.receipt" in curate.downstream_task_ids
     assert scjg.schedule == "0 2 * * *", "still the department's most frequent cycle (每日)"
 
     tjj = bag.dags["citylake_tjj"]

@@ -108,3 +108,32 @@ def test_a_busy_step_fails_its_task_saying_who_holds_it_since_when(settings):
     text = (f"Cannot execute: spark-submit sparkjob.py conform --resource {reg.resource}. Error code is: 75.\n"
             f"Last spark-submit output:\n{busy}\n26/11/30 23:10:05 INFO ShutdownHookManager: Shutdown hook called")
     assert spark_failure_reason(text) == busy
+
+
+def test_a_shared_spark_task_tells_each_resource_its_own_failure():
+    from citylake.drivers.airflow.factory import _pull_all
+    from citylake.drivers.airflow.operators import stage_failures
+    from citylake.drivers.sparkjob import failure_line
+
+    work = {"enterprise_registration": ["b1", "b2"], "resident_population": ["b3"]}
+    output = "\n".join(["Cannot execute: spark-submit … Error code is: 1.", "Last spark-submit output:",
+                        "resident_population: batch_id=b3 rows=10",
+                        failure_line("enterprise_registration", "ConformError: 200 rows decoded\nbut 190 written")])
+    [f] = stage_failures("conform", work, output)
+    assert f == StageFailure("conform", "enterprise_registration", ["b1", "b2"],
+                             "ConformError: 200 rows decoded but 190 written")
+    # the job died before naming anyone (a JVM error): every resource of the submit, with the error line
+    died = stage_failures("conform", work, SPARK_FAILURE)
+    assert [(x.resource, x.batches) for x in died] == [("enterprise_registration", ["b1", "b2"]),
+                                                       ("resident_population", ["b3"])]
+    assert {x.reason for x in died} == {spark_failure_reason(SPARK_FAILURE)}
+
+    notes = {"gaj.ingest": f.as_dict(), "conform": [x.as_dict() for x in died], "check": None}
+
+    class TI:  # a Python task pushes one note, a shared Spark task a list
+        def xcom_pull(self, task_ids, key):
+            return notes.get(task_ids)
+
+    pulled = _pull_all(TI(), ["gaj.ingest", "conform", "check"], "citylake_failure")
+    assert [StageFailure.from_dict(v).resource for v in pulled] == [
+        "enterprise_registration", "enterprise_registration", "resident_population"]
