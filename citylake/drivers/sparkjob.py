@@ -121,8 +121,7 @@ def _run(spark, settings: Settings, step: str, target, batch_ids: list[str] | No
         from citylake.stages.maintain import maintain_resource
 
         done = maintain_resource(spark, settings, target)
-        return [" ".join(f"{k}={v}" for k, v in done[kind].items() if v not in (None, {}, []))
-                for kind in ("curated", "standardized")]
+        return [_kv(done[kind]) for kind in ("curated", "standardized")]
     result = run_step(step, settings, target, spark=spark, batch_ids=batch_ids)
     return [_line(r) for r in (result if isinstance(result, list) else [result])]
 
@@ -133,7 +132,12 @@ CHECK_FIELDS = ("batch_id", "success", "rows", "quarantined", "pass_rate", "summ
 
 
 def _line(result) -> str:
-    fields = {k: result.get(k) for k in CHECK_FIELDS} if isinstance(result, dict) else result.as_dict()
+    """A stage result's line: check's result.json content (its :data:`CHECK_FIELDS`) or a result object."""
+    return _kv({k: result.get(k) for k in CHECK_FIELDS} if isinstance(result, dict) else result.as_dict())
+
+
+def _kv(fields: dict) -> str:
+    """``key=value`` pairs of the fields that say something."""
     return " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, {}, []))
 
 
